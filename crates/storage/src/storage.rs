@@ -1,0 +1,486 @@
+//! [`Storage`]: the storage root, its settings, paths, URLs, verification and removal.
+
+use std::{
+    fs, io,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use flux_artifact_config::Options;
+use flux_artifact_digest::Algorithm;
+
+use crate::{
+    Artifact, DigestMismatch, Error, ObjectKey,
+    archive::DEFAULT_COMPRESSION_LEVEL,
+    path::{artifact_path, check_segment, secure_join},
+    write::{create_dir_all_private, sync_dir},
+};
+
+/// Artifact storage on the local filesystem, rooted at a directory.
+///
+/// The counterpart of Go's `storage.Storage`. Made from [`Options`] by [`Storage::new`];
+/// cheap to clone and safe to share between threads (it holds no open files). All
+/// operations are synchronous `std::fs` I/O: call them from async code through
+/// `tokio::task::spawn_blocking`.
+///
+/// Every artifact path is resolved inside the root ([`local_path`](Self::local_path)),
+/// so no operation reads, writes or deletes outside it, whatever the path says.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    base: PathBuf,
+    hostname: String,
+    retention_ttl: Duration,
+    retention_records: usize,
+    digest_algorithm: Algorithm,
+    compression_level: u8,
+    fsync: bool,
+}
+
+impl Storage {
+    /// Opens the storage at `options.storage_path` (Go: `storage.New`).
+    ///
+    /// The directory must exist; it is not created. Its canonical path becomes the
+    /// [`base_path`](Self::base_path). The advertised address, retention settings and
+    /// digest algorithm come from `options`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] if `options` fail [`Options::validate`] or the advertised
+    /// address cannot be derived; [`Error::InvalidStoragePath`] if the storage path is
+    /// missing or not a directory.
+    pub fn new(options: &Options) -> Result<Storage, Error> {
+        options.validate()?;
+        let hostname = options.advertised_address()?;
+        let path = &options.storage_path;
+        let invalid = |reason: String| Error::InvalidStoragePath {
+            path: path.clone(),
+            reason,
+        };
+        let meta = fs::metadata(path).map_err(|e| invalid(e.to_string()))?;
+        if !meta.is_dir() {
+            return Err(invalid("not a directory".into()));
+        }
+        let base = fs::canonicalize(path).map_err(|e| invalid(e.to_string()))?;
+        Ok(Storage {
+            base,
+            hostname,
+            retention_ttl: options.artifact_retention_ttl,
+            retention_records: options.artifact_retention_records,
+            digest_algorithm: options.artifact_digest_algo,
+            compression_level: DEFAULT_COMPRESSION_LEVEL,
+            fsync: true,
+        })
+    }
+
+    /// Sets whether writes sync the file and its directory before they return (default:
+    /// on). Off trades durability across a power loss for speed; atomicity is kept.
+    #[must_use]
+    pub fn with_fsync(mut self, fsync: bool) -> Self {
+        self.fsync = fsync;
+        self
+    }
+
+    /// Sets the gzip level of [`archive`](Self::archive), 0 (stored) to 9; higher values
+    /// are clamped to 9. The default, 6, is part of every artifact's identity: a
+    /// different level gives different bytes, hence a different digest, for the same
+    /// tree.
+    #[must_use]
+    pub fn with_compression_level(mut self, level: u8) -> Self {
+        self.compression_level = level.min(9);
+        self
+    }
+
+    /// Sets the digest algorithm of written artifacts.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnverifiableAlgorithm`] for sha1 and the SHA-3 variants, which Flux's
+    /// consumers cannot verify.
+    pub fn with_digest_algorithm(mut self, algorithm: Algorithm) -> Result<Self, Error> {
+        if !algorithm.is_verifiable_by_flux() {
+            return Err(Error::UnverifiableAlgorithm { algorithm });
+        }
+        self.digest_algorithm = algorithm;
+        Ok(self)
+    }
+
+    /// The storage root (canonical).
+    #[must_use]
+    pub fn base_path(&self) -> &Path {
+        &self.base
+    }
+
+    /// The advertised address used in artifact URLs: `host:port`, or a base URL with
+    /// scheme.
+    #[must_use]
+    pub fn hostname(&self) -> &str {
+        &self.hostname
+    }
+
+    /// Age after which [`garbage_collect`](Self::garbage_collect) deletes an artifact
+    /// other than the current one.
+    #[must_use]
+    pub fn retention_ttl(&self) -> Duration {
+        self.retention_ttl
+    }
+
+    /// How many artifacts per directory garbage collection keeps at most.
+    #[must_use]
+    pub fn retention_records(&self) -> usize {
+        self.retention_records
+    }
+
+    /// The algorithm of the digests this storage computes.
+    #[must_use]
+    pub fn digest_algorithm(&self) -> Algorithm {
+        self.digest_algorithm
+    }
+
+    /// The gzip level of [`archive`](Self::archive).
+    #[must_use]
+    pub fn compression_level(&self) -> u8 {
+        self.compression_level
+    }
+
+    /// Whether writes are synced to disk before they return.
+    #[must_use]
+    pub fn fsync(&self) -> bool {
+        self.fsync
+    }
+
+    /// A new artifact for an object: `path` from [`artifact_path`], `revision`, and the
+    /// `url` from the advertised address (Go: `NewArtifactFor`). The digest, size and
+    /// time are set when the file is written.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPathSegment`] if the kind, namespace, name or file name would not
+    /// be a single path component.
+    ///
+    /// ```
+    /// # use flux_artifact_storage::Storage;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let options = flux_artifact_config::Options { storage_path: dir.path().into(), ..Default::default() };
+    /// let storage = Storage::new(&options)?;
+    /// let artifact = storage.new_artifact_for(
+    ///     "GitRepository",
+    ///     &("test-namespace", "test-resource"),
+    ///     "main@sha1:abcd1234",
+    ///     "source.tar.gz",
+    /// )?;
+    /// assert_eq!(artifact.path, "gitrepository/test-namespace/test-resource/source.tar.gz");
+    /// assert_eq!(
+    ///     artifact.url,
+    ///     "http://localhost:9090/gitrepository/test-namespace/test-resource/source.tar.gz"
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new_artifact_for(
+        &self,
+        kind: &str,
+        object: &impl ObjectKey,
+        revision: &str,
+        file_name: &str,
+    ) -> Result<Artifact, Error> {
+        check_segment("file name", file_name)?;
+        let mut artifact = Artifact {
+            path: artifact_path(kind, object.namespace(), object.name(), file_name)?,
+            revision: revision.to_owned(),
+            ..Artifact::default()
+        };
+        self.set_artifact_url(&mut artifact);
+        Ok(artifact)
+    }
+
+    /// Sets the artifact's `url` from its `path` and the advertised address (Go:
+    /// `SetArtifactURL`): `http://<address>/<path>`, or `<address>/<path>` when the
+    /// address already is a URL with `http://` or `https://`. Leading slashes of the
+    /// path and trailing slashes of the address are dropped. An empty path leaves the
+    /// URL unchanged.
+    pub fn set_artifact_url(&self, artifact: &mut Artifact) {
+        if artifact.path.is_empty() {
+            return;
+        }
+        artifact.url = self.url_for(&artifact.path);
+    }
+
+    /// The URL of a storage-relative path.
+    pub(crate) fn url_for(&self, path: &str) -> String {
+        let path = path.trim_start_matches('/');
+        let host = self.hostname.trim_end_matches('/');
+        if host.starts_with("http://") || host.starts_with("https://") {
+            format!("{host}/{path}")
+        } else {
+            format!("http://{host}/{path}")
+        }
+    }
+
+    /// Replaces the scheme and host of `url` with the advertised address, keeping its
+    /// path and query (Go: `SetHostname`, which returns `""` on error and ignores a
+    /// scheme in the address).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`] if `url` is not absolute (`scheme://host/…`).
+    pub fn set_hostname(&self, url: &str) -> Result<String, Error> {
+        let invalid = |reason| Error::InvalidUrl {
+            url: url.to_owned(),
+            reason,
+        };
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| invalid("missing scheme"))?;
+        if scheme.is_empty()
+            || !scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        {
+            return Err(invalid("invalid scheme"));
+        }
+        let path_start = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        if path_start == 0 {
+            return Err(invalid("missing host"));
+        }
+        let tail = &rest[path_start..];
+        let host = self.hostname.trim_end_matches('/');
+        if host.starts_with("http://") || host.starts_with("https://") {
+            Ok(format!("{host}{tail}"))
+        } else {
+            Ok(format!("{scheme}://{host}{tail}"))
+        }
+    }
+
+    /// The artifact's file on the local filesystem, inside the storage root (Go:
+    /// `LocalPath`); `None` for an empty path or one that cannot be resolved (a symlink
+    /// loop).
+    ///
+    /// Resolution follows Go's `securejoin`: `..` stops at the root, an absolute path is
+    /// taken as relative to the root, and symlinks inside the root are resolved as if
+    /// the root were `/`, so `../../etc/passwd` is `<root>/etc/passwd`.
+    #[must_use]
+    pub fn local_path(&self, artifact: &Artifact) -> Option<PathBuf> {
+        self.resolve(artifact).ok()
+    }
+
+    /// [`local_path`](Self::local_path) with the reason when there is none.
+    pub(crate) fn resolve(&self, artifact: &Artifact) -> Result<PathBuf, Error> {
+        if artifact.path.is_empty() {
+            return Err(Error::EmptyPath);
+        }
+        secure_join(&self.base, Path::new(&artifact.path)).map_err(|source| Error::ResolvePath {
+            path: artifact.path.clone(),
+            source,
+        })
+    }
+
+    /// The directory of the artifact's file.
+    pub(crate) fn resolve_dir(&self, artifact: &Artifact) -> Result<PathBuf, Error> {
+        let path = self.resolve(artifact)?;
+        Ok(path.parent().unwrap_or(&self.base).to_path_buf())
+    }
+
+    /// The directory of the artifact's file, for an operation that removes its content:
+    /// refused when it is the storage root, which would wipe every artifact.
+    fn resolve_dir_below_root(&self, artifact: &Artifact, op: &'static str) -> Result<PathBuf, Error> {
+        let dir = self.resolve_dir(artifact)?;
+        if dir == self.base || !dir.starts_with(&self.base) {
+            return Err(Error::StorageRoot {
+                op,
+                path: self.base.clone(),
+            });
+        }
+        Ok(dir)
+    }
+
+    /// Whether the artifact's file exists as a regular file (Go: `ArtifactExist`). A
+    /// symlink, even to a file, does not count.
+    #[must_use]
+    pub fn artifact_exist(&self, artifact: &Artifact) -> bool {
+        self.local_path(artifact)
+            .and_then(|path| fs::symlink_metadata(path).ok())
+            .is_some_and(|meta| meta.file_type().is_file())
+    }
+
+    /// Checks the artifact's file against its digest (Go: `VerifyArtifact`).
+    ///
+    /// # Errors
+    ///
+    /// In the order checked: [`Error::NoDigest`], [`Error::InvalidDigest`],
+    /// [`Error::NotFound`] (or [`Error::Io`] if the file cannot be read), and
+    /// [`Error::DigestMismatch`] with both digests.
+    pub fn verify_artifact(&self, artifact: &Artifact) -> Result<(), Error> {
+        if artifact.digest.is_empty() {
+            return Err(Error::NoDigest {
+                path: artifact.path.clone(),
+            });
+        }
+        let expected = artifact.parsed_digest().map_err(|source| Error::InvalidDigest {
+            digest: artifact.digest.clone(),
+            source,
+        })?;
+        let path = self.resolve(artifact)?;
+        let file = fs::File::open(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::NotFound { path: path.clone() },
+            _ => Error::Io {
+                op: "open",
+                path: path.clone(),
+                source: e,
+            },
+        })?;
+        let actual = expected
+            .algorithm()
+            .digest_reader(file)
+            .map_err(Error::io("read", &path))?;
+        if actual != expected {
+            return Err(Error::DigestMismatch(Box::new(DigestMismatch {
+                path,
+                expected,
+                actual,
+            })));
+        }
+        Ok(())
+    }
+
+    /// Creates the artifact's directory and its parents with mode 0700 (Go:
+    /// `MkdirAll`). Writes create it too, so this is only needed before
+    /// [`lock`](Self::lock) on a new directory or for files written by other means.
+    ///
+    /// # Errors
+    ///
+    /// Path errors, and [`Error::Io`] if a directory cannot be created.
+    pub fn mkdir_all(&self, artifact: &Artifact) -> Result<(), Error> {
+        let dir = self.resolve_dir(artifact)?;
+        create_dir_all_private(&dir)
+    }
+
+    /// Removes the artifact's file (Go: `Remove`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if there is no such file, [`Error::Io`] if it cannot be
+    /// removed, and path errors.
+    pub fn remove(&self, artifact: &Artifact) -> Result<(), Error> {
+        let path = self.resolve(artifact)?;
+        fs::remove_file(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::NotFound { path },
+            _ => Error::Io {
+                op: "remove",
+                path,
+                source: e,
+            },
+        })
+    }
+
+    /// Removes the artifact's directory and everything in it (Go: `RemoveAll`),
+    /// returning the directory if it existed; a missing directory is not an error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StorageRoot`] if the artifact's directory would be the storage root
+    /// (a path without a directory part), [`Error::Io`] if removal fails, and path
+    /// errors.
+    pub fn remove_all(&self, artifact: &Artifact) -> Result<Option<PathBuf>, Error> {
+        let dir = self.resolve_dir_below_root(artifact, "remove")?;
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(Some(dir)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::Io {
+                op: "remove the directory",
+                path: dir,
+                source: e,
+            }),
+        }
+    }
+
+    /// Removes every file in the artifact's directory tree except the artifact's own
+    /// file and its `.lock`, keeping directories and symlinks (Go:
+    /// `RemoveAllButCurrent`, which also deletes the current lock file and so breaks
+    /// the lock of whoever holds it). Returns the removed files in walk order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the directory cannot be read (a missing directory included), and
+    /// [`Error::RemoveFailed`] listing what was and was not removed if some removals
+    /// fail.
+    pub fn remove_all_but_current(&self, artifact: &Artifact) -> Result<Vec<PathBuf>, Error> {
+        let current = self.resolve(artifact)?;
+        let dir = self.resolve_dir_below_root(artifact, "clean")?;
+        let current_lock = crate::lock::lock_path(&current);
+        let mut deleted = Vec::new();
+        let mut failed = Vec::new();
+        let walker = walkdir::WalkDir::new(&dir).sort_by_file_name();
+        for entry in walker {
+            let entry = entry.map_err(|e| {
+                let path = e.path().unwrap_or(&dir).to_path_buf();
+                Error::Io {
+                    op: "read",
+                    path,
+                    source: e.into(),
+                }
+            })?;
+            let kind = entry.file_type();
+            if kind.is_dir() || kind.is_symlink() || entry.path() == current || entry.path() == current_lock {
+                continue;
+            }
+            match fs::remove_file(entry.path()) {
+                Ok(()) => deleted.push(entry.into_path()),
+                Err(e) => failed.push((entry.into_path(), e)),
+            }
+        }
+        if failed.is_empty() {
+            Ok(deleted)
+        } else {
+            Err(Error::RemoveFailed { deleted, failed })
+        }
+    }
+
+    /// Points a symlink named `link_name` in the artifact's directory at the artifact's
+    /// file, replacing any previous link atomically, and returns the link's URL (Go:
+    /// `Symlink`). The link is relative (the file's name), so it stays valid if the
+    /// storage root moves; the URL follows the same rule as
+    /// [`set_artifact_url`](Self::set_artifact_url).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPathSegment`] if `link_name` is not a plain file name,
+    /// [`Error::Io`] if the link cannot be made, and path errors.
+    pub fn symlink(&self, artifact: &Artifact, link_name: &str) -> Result<String, Error> {
+        check_segment("link name", link_name)?;
+        let target = self.resolve(artifact)?;
+        let dir = self.resolve_dir(artifact)?;
+        let file_name = target.file_name().ok_or(Error::EmptyPath)?;
+        let link = dir.join(link_name);
+        let staging = dir.join(format!(".{link_name}.link.tmp"));
+        match fs::remove_file(&staging) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Error::Io {
+                    op: "remove",
+                    path: staging,
+                    source: e,
+                });
+            }
+        }
+        make_symlink(Path::new(file_name), &staging)?;
+        fs::rename(&staging, &link).map_err(Error::io("rename a symlink to", &link))?;
+        if self.fsync {
+            sync_dir(&dir)?;
+        }
+        let relative_dir = artifact.path.rsplit_once('/').map_or("", |(d, _)| d);
+        let link_path = if relative_dir.is_empty() {
+            link_name.to_owned()
+        } else {
+            format!("{relative_dir}/{link_name}")
+        };
+        Ok(self.url_for(&link_path))
+    }
+}
+
+#[cfg(unix)]
+fn make_symlink(target: &Path, link: &Path) -> Result<(), Error> {
+    std::os::unix::fs::symlink(target, link).map_err(Error::io("create the symlink", link))
+}
+
+#[cfg(windows)]
+fn make_symlink(target: &Path, link: &Path) -> Result<(), Error> {
+    std::os::windows::fs::symlink_file(target, link).map_err(Error::io("create the symlink", link))
+}
