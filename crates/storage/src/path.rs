@@ -154,10 +154,10 @@ pub(crate) fn secure_join(root: &Path, unsafe_path: &Path) -> io::Result<PathBuf
             Ok(meta) if meta.file_type().is_symlink() => {
                 links += 1;
                 if links > MAX_SYMLINKS {
-                    return Err(io::Error::new(
-                        io::ErrorKind::Other,
-                        format!("too many levels of symbolic links at {}", candidate.display()),
-                    ));
+                    return Err(io::Error::other(format!(
+                        "too many levels of symbolic links at {}",
+                        candidate.display()
+                    )));
                 }
                 let target = fs::read_link(&candidate)?;
                 if target.has_root() {

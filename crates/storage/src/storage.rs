@@ -260,15 +260,38 @@ impl Storage {
         self.resolve(artifact).ok()
     }
 
-    /// [`local_path`](Self::local_path) with the reason when there is none.
+    /// [`local_path`](Self::local_path) with the reason when there is none. A path that
+    /// resolves to the storage root itself names no artifact.
     pub(crate) fn resolve(&self, artifact: &Artifact) -> Result<PathBuf, Error> {
         if artifact.path.is_empty() {
             return Err(Error::EmptyPath);
         }
-        secure_join(&self.base, Path::new(&artifact.path)).map_err(|source| Error::ResolvePath {
-            path: artifact.path.clone(),
-            source,
-        })
+        let path =
+            secure_join(&self.base, Path::new(&artifact.path)).map_err(|source| Error::ResolvePath {
+                path: artifact.path.clone(),
+                source,
+            })?;
+        if path == self.base {
+            return Err(Error::StorageRoot { op: "address", path });
+        }
+        Ok(path)
+    }
+
+    /// The artifact's path with its directories resolved but its last component taken
+    /// as it is, for operations on the entry itself (`lstat` semantics): a symlink
+    /// there is a symlink, not the file it points to.
+    fn resolve_entry(&self, artifact: &Artifact) -> Result<PathBuf, Error> {
+        let path = Path::new(&artifact.path);
+        match (path.parent(), path.file_name()) {
+            (Some(parent), Some(name)) => {
+                let dir = secure_join(&self.base, parent).map_err(|source| Error::ResolvePath {
+                    path: artifact.path.clone(),
+                    source,
+                })?;
+                Ok(dir.join(name))
+            }
+            _ => self.resolve(artifact),
+        }
     }
 
     /// The directory of the artifact's file.
@@ -290,11 +313,12 @@ impl Storage {
         Ok(dir)
     }
 
-    /// Whether the artifact's file exists as a regular file (Go: `ArtifactExist`). A
+    /// Whether the artifact's path names a regular file (Go: `ArtifactExist`). A
     /// symlink, even to a file, does not count.
     #[must_use]
     pub fn artifact_exist(&self, artifact: &Artifact) -> bool {
-        self.local_path(artifact)
+        self.resolve_entry(artifact)
+            .ok()
             .and_then(|path| fs::symlink_metadata(path).ok())
             .is_some_and(|meta| meta.file_type().is_file())
     }
@@ -351,14 +375,15 @@ impl Storage {
         create_dir_all_private(&dir)
     }
 
-    /// Removes the artifact's file (Go: `Remove`).
+    /// Removes the artifact's file (Go: `Remove`). If the path names a symlink, the
+    /// symlink is removed, not the file it points to (Go removes the target).
     ///
     /// # Errors
     ///
     /// [`Error::NotFound`] if there is no such file, [`Error::Io`] if it cannot be
     /// removed, and path errors.
     pub fn remove(&self, artifact: &Artifact) -> Result<(), Error> {
-        let path = self.resolve(artifact)?;
+        let path = self.resolve_entry(artifact)?;
         fs::remove_file(&path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => Error::NotFound { path },
             _ => Error::Io {
