@@ -82,8 +82,3 @@ pub use crate::{
 };
 /// Digest algorithms, re-exported because [`Options::artifact_digest_algo`] is one.
 pub use flux_artifact_digest::Algorithm;
-
-/// The workspace README's usage example, compiled and run as a doctest.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;

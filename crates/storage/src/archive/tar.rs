@@ -76,7 +76,11 @@ impl<W: Write> TarWriter<W> {
         }
 
         let mut records = Vec::new();
-        if pax_path {
+        // The entry header of a PAX entry has no prefix field, so a name that only fits
+        // by splitting needs the record too. (Go omits it when the name is splittable
+        // and only the size forced PAX, and loses the name's head; this is the one place
+        // where the stream deliberately differs from Go's.)
+        if pax_path || name.len() > NAME_LEN {
             push_pax_record(&mut records, "path", name);
         }
         if pax_size {
@@ -309,6 +313,40 @@ mod tests {
         assert!(split_ustar_path(&[b'x'; 120]).is_none());
         let too_long_suffix = format!("a/{}", "f".repeat(101));
         assert!(split_ustar_path(too_long_suffix.as_bytes()).is_none());
+    }
+
+    fn header_of(name: &[u8], size: u64) -> Vec<u8> {
+        let mut out = TarWriter::new(Vec::new());
+        out.write_header(name, EntryType::File, 0o600, size).unwrap();
+        out.inner
+    }
+
+    #[test]
+    fn sizes_of_8_gib_and_more_go_into_a_pax_record() {
+        let bytes = header_of(b"big.bin", MAX_OCTAL_SIZE + 1);
+        assert_eq!(bytes.len(), 3 * BLOCK);
+        assert_eq!(bytes[156], b'x');
+        assert_eq!(&bytes[BLOCK..BLOCK + 20], b"19 size=8589934592\n\0");
+        let entry = &bytes[2 * BLOCK..];
+        assert_eq!(&entry[..8], b"big.bin\0");
+        assert_eq!(&entry[124..136], b"00000000000\0");
+        assert_eq!(entry[156], b'0');
+    }
+
+    #[test]
+    fn a_long_splittable_name_keeps_a_path_record_when_the_size_forces_pax() {
+        let name = format!("{}/{}", "d".repeat(60), "f".repeat(70));
+        let bytes = header_of(name.as_bytes(), MAX_OCTAL_SIZE + 1);
+        let records = String::from_utf8_lossy(&bytes[BLOCK..2 * BLOCK]);
+        assert!(records.contains(&format!("path={name}\n")), "{records}");
+        assert!(records.contains("size=8589934592\n"), "{records}");
+    }
+
+    #[test]
+    fn a_non_ascii_name_goes_into_a_pax_record_and_an_ascii_stand_in() {
+        let bytes = header_of("apps/ünïcode.yaml".as_bytes(), 6);
+        assert_eq!(&bytes[..28], b"apps/PaxHeaders.0/ncode.yaml");
+        assert_eq!(&bytes[2 * BLOCK..2 * BLOCK + 16], b"apps/ncode.yaml\0");
     }
 
     #[test]
