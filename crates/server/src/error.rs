@@ -1,0 +1,28 @@
+//! The error type of the server.
+
+use std::{io, path::PathBuf};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The storage address is invalid.
+    #[error(transparent)]
+    Config(#[from] flux_artifact_config::Error),
+    /// The storage path cannot be opened as a directory.
+    #[error("cannot serve storage path {}: {source}", path.display())]
+    Root {
+        /// The storage path.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The address cannot be bound, for instance because it is in use.
+    #[error("cannot bind artifact server address {address:?}: {source}")]
+    Bind {
+        /// The configured storage address.
+        address: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+}

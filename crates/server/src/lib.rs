@@ -1,0 +1,61 @@
+//! The artifact server: serves a Flux artifact storage root over HTTP, so that Flux's
+//! consumers (kustomize-controller, helm-controller) can download artifacts.
+//!
+//! ```no_run
+//! use flux_artifact_config::Options;
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), flux_artifact_server::Error> {
+//!     let options = Options { storage_path: "/data".into(), ..Options::default() };
+//!     let server = flux_artifact_server::Server::bind(&options).await?;
+//!     println!("serving on {}", server.local_addr());
+//!     server.serve(async { let _ = tokio::signal::ctrl_c().await; }).await
+//! }
+//! ```
+//!
+//! The Rust counterpart of Go's `github.com/fluxcd/pkg/artifact/server`, which wraps
+//! `http.FileServer`. Like it, this server answers `GET /` with 200 (Kubernetes
+//! readiness probes hit `/`) and serves files with `Range`, `If-Modified-Since` and
+//! symlinks (the `latest.tar.gz` links of [`Storage::symlink`]); unlike it, it is safe
+//! by construction:
+//!
+//! - it **never lists a directory** (404), and `/` lists nothing;
+//! - it **never serves outside the root**: `..` and `.` segments, percent-encoded ones
+//!   (`%2e%2e`), encoded separators (`%2f`, `%5c`), backslashes, control characters
+//!   and NUL, empty segments (`//`) are 400; every file is opened through a handle on
+//!   the root that cannot resolve a path, or a symlink, beyond it;
+//! - it **does not serve `.lock` files or the temporary files of in-progress writes**
+//!   (404);
+//! - it **never sets `Content-Encoding`**, whatever `Accept-Encoding` says: Flux's HTTP
+//!   client would transparently decompress the `.tar.gz` and the digest would no longer
+//!   match;
+//! - it **has timeouts**: request headers must arrive within 10 s (slowloris) and a
+//!   connection that transfers nothing for 60 s is closed; both configurable.
+//!
+//! Responses carry `Content-Length`, `Content-Type` (`application/gzip` for `.tar.gz`
+//! and `.tgz`, else `application/octet-stream`), `Last-Modified` and a strong `ETag`;
+//! `If-None-Match` and `If-Modified-Since` give 304, a single `Range` gives 206 (with
+//! `If-Range`) and an unsatisfiable one 416, methods other than `GET` and `HEAD` give
+//! 405 with `Allow`. Files are streamed in 256 KiB chunks, so memory per connection is
+//! bounded whatever the artifact's size. Each request is logged at `debug` level with
+//! `tracing` (method, path, status, bytes, duration).
+//!
+//! [`Server::serve`] shuts down gracefully when its shutdown future completes: it stops
+//! accepting, lets in-flight downloads finish for up to 5 s (as in Go), then closes
+//! what remains.
+//!
+//! [`Storage::symlink`]: flux_artifact_storage::Storage::symlink
+
+mod body;
+mod conditional;
+mod error;
+mod handler;
+mod io;
+mod request_path;
+mod server;
+
+pub use crate::{
+    body::ResponseBody,
+    error::Error,
+    server::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, Server, start},
+};

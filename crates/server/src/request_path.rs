@@ -1,0 +1,158 @@
+//! Turning the path of a request into a relative file path, refusing every form of
+//! traversal before the filesystem is touched.
+
+use std::path::PathBuf;
+
+/// Why a request path was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PathRejection {
+    /// Malformed or hostile: answered 400.
+    BadRequest(&'static str),
+    /// Well formed, but names something never served (lock files, temporary files):
+    /// answered 404, as if it did not exist.
+    Hidden,
+}
+
+/// What a request path asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// `/`: the readiness probe.
+    Root,
+    /// A file, relative to the storage root.
+    File(PathBuf),
+}
+
+/// Parses the percent-encoded path of a request.
+///
+/// Refused with 400: anything not starting with `/`, empty segments (`//`, a trailing
+/// `/`), `.` and `..` segments (also percent-encoded), encoded `/` or `\`, backslashes,
+/// NUL and other control characters, and malformed percent escapes. Refused with 404:
+/// names of lock files and of temporary files of in-progress writes.
+pub(crate) fn parse(raw: &str) -> Result<Target, PathRejection> {
+    let rest = raw
+        .strip_prefix('/')
+        .ok_or(PathRejection::BadRequest("path must start with '/'"))?;
+    if rest.is_empty() {
+        return Ok(Target::Root);
+    }
+    let mut path = PathBuf::new();
+    let mut last = Vec::new();
+    for segment in rest.split('/') {
+        if segment.is_empty() {
+            return Err(PathRejection::BadRequest("empty path segment"));
+        }
+        let decoded = percent_decode(segment)?;
+        if decoded.iter().any(|&b| b == b'/' || b == b'\\') {
+            return Err(PathRejection::BadRequest("path segment contains a separator"));
+        }
+        if decoded.iter().any(|&b| b < 0x20 || b == 0x7f) {
+            return Err(PathRejection::BadRequest("path contains a control character"));
+        }
+        if decoded == b"." || decoded == b".." {
+            return Err(PathRejection::BadRequest("path contains a '.' or '..' segment"));
+        }
+        path.push(os_string(&decoded).ok_or(PathRejection::BadRequest("path is not valid UTF-8"))?);
+        last = decoded;
+    }
+    let name = String::from_utf8_lossy(&last);
+    if name.ends_with(".lock") || flux_artifact_storage::is_temp_file_name(&name) {
+        return Err(PathRejection::Hidden);
+    }
+    Ok(Target::File(path))
+}
+
+fn percent_decode(segment: &str) -> Result<Vec<u8>, PathRejection> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .ok_or(PathRejection::BadRequest("truncated percent escape"))?;
+                let value = std::str::from_utf8(hex)
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or(PathRejection::BadRequest("invalid percent escape"))?;
+                out.push(value);
+                i += 3;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(unix)]
+fn os_string(bytes: &[u8]) -> Option<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStrExt;
+    Some(std::ffi::OsStr::from_bytes(bytes).to_os_string())
+}
+
+#[cfg(not(unix))]
+fn os_string(bytes: &[u8]) -> Option<std::ffi::OsString> {
+    String::from_utf8(bytes.to_vec()).ok().map(Into::into)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(raw: &str) -> PathBuf {
+        match parse(raw) {
+            Ok(Target::File(path)) => path,
+            other => panic!("{raw}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn plain_paths_become_relative_file_paths() {
+        assert_eq!(parse("/"), Ok(Target::Root));
+        assert_eq!(
+            file("/gitrepository/ns/name/a.tar.gz"),
+            PathBuf::from("gitrepository/ns/name/a.tar.gz")
+        );
+        assert_eq!(file("/a%20b/%C3%BC.tar.gz"), PathBuf::from("a b/ü.tar.gz"));
+    }
+
+    #[test]
+    fn traversal_in_any_spelling_is_a_bad_request() {
+        for raw in [
+            "/..",
+            "/../etc/passwd",
+            "/a/../b",
+            "/%2e%2e/x",
+            "/%2E%2E/x",
+            "/.%2e/x",
+            "/a/./b",
+            "/%2e/x",
+            "/a%2fb",
+            "/a%2F..%2Fb",
+            "/a%5cb",
+            "/a\\b",
+            "//etc/passwd",
+            "/a//b",
+            "/a/",
+            "/a%00b",
+            "/a%0ab",
+            "relative",
+            "*",
+            "/%",
+            "/%zz",
+            "/%4",
+        ] {
+            assert!(matches!(parse(raw), Err(PathRejection::BadRequest(_))), "{raw}");
+        }
+    }
+
+    #[test]
+    fn lock_and_temporary_files_are_hidden() {
+        assert_eq!(parse("/k/ns/n/a.tar.gz.lock"), Err(PathRejection::Hidden));
+        assert_eq!(parse("/k/ns/n/.a.tar.gz.Xq3b9z.tmp"), Err(PathRejection::Hidden));
+        assert!(matches!(parse("/k/ns/n/a.tar.gz"), Ok(Target::File(_))));
+    }
+}

@@ -1,0 +1,132 @@
+//! A server on 127.0.0.1:0 for each test, and a raw HTTP/1.1 client that sends
+//! request lines exactly as written (hostile ones included).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{collections::HashMap, net::SocketAddr, path::Path, time::Duration};
+
+use flux_artifact_config::Options;
+use flux_artifact_server::{Error, Server};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    sync::oneshot,
+    task::JoinHandle,
+};
+
+/// A running server and the means to stop it.
+pub(crate) struct Running {
+    pub(crate) addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    pub(crate) task: JoinHandle<Result<(), Error>>,
+}
+
+impl Running {
+    /// Signals shutdown and returns the task to await.
+    pub(crate) fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub(crate) fn options(root: &Path) -> Options {
+    Options {
+        storage_path: root.to_path_buf(),
+        storage_address: "127.0.0.1:0".into(),
+        ..Options::default()
+    }
+}
+
+pub(crate) async fn start(root: &Path) -> Running {
+    start_with(root, |s| s).await
+}
+
+pub(crate) async fn start_with(root: &Path, configure: impl FnOnce(Server) -> Server) -> Running {
+    let server = configure(Server::bind(&options(root)).await.unwrap());
+    let addr = server.local_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.serve(async move {
+        let _ = stopped.await;
+    }));
+    Running {
+        addr,
+        stop: Some(stop),
+        task,
+    }
+}
+
+/// A parsed response.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: HashMap<String, String>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Reply {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+}
+
+/// Sends `GET <target>` (or another method) with extra header lines, reads the whole
+/// response (the request says `Connection: close`).
+pub(crate) async fn request(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut text = format!("{method} {target} HTTP/1.1\r\nHost: artifacts\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str("\r\n");
+    stream.write_all(text.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .unwrap()
+        .unwrap();
+    parse_reply(&raw, method == "HEAD")
+}
+
+pub(crate) async fn get(addr: SocketAddr, target: &str) -> Reply {
+    request(addr, "GET", target, &[]).await
+}
+
+fn parse_reply(raw: &[u8], head: bool) -> Reply {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {raw:?}"));
+    let head_text = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let mut lines = head_text.split("\r\n");
+    let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[end + 4..].to_vec();
+    if headers.get("transfer-encoding").is_some_and(|v| v == "chunked") {
+        body = dechunk(&body);
+    }
+    if head {
+        assert!(body.is_empty(), "HEAD response has a body");
+    }
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap().trim(), 16).unwrap();
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
