@@ -1,0 +1,130 @@
+//! The error type of fetching.
+
+use std::{io, path::PathBuf, time::Duration};
+
+use flux_artifact_digest::{Algorithm, Digest};
+use flux_artifact_storage::UntarError;
+use http::StatusCode;
+
+/// Why a fetch failed. Each variant names the URL (or digest, or path) involved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No digest was given.
+    #[error("empty digest")]
+    EmptyDigest,
+    /// The digest does not parse.
+    #[error("failed to parse digest {digest:?}: {source}")]
+    InvalidDigest {
+        /// The digest as given (a bare hex value is read as `sha256:<hex>`).
+        digest: String,
+        /// Why it does not parse.
+        source: flux_artifact_digest::Error,
+    },
+    /// The digest's algorithm is not one Flux's consumers verify (sha256, sha384, sha512,
+    /// blake3). Checked before anything is downloaded.
+    #[error("unsupported digest algorithm {algorithm}: Flux verifies sha256, sha384, sha512 and blake3")]
+    UnsupportedAlgorithm {
+        /// The algorithm of the digest.
+        algorithm: Algorithm,
+    },
+    /// The URL is not an absolute `http://` URL.
+    #[error("invalid artifact URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The server answered 404: the artifact is not (or no longer) there. Callers
+    /// usually requeue, as Flux does (Go: `ErrFileNotFound`).
+    #[error("file not found: {url}")]
+    FileNotFound {
+        /// The URL requested.
+        url: String,
+    },
+    /// The server answered with a status other than 200 and 404, after any retries.
+    #[error("failed to download archive from {url} (status: {status})")]
+    Status {
+        /// The URL requested.
+        url: String,
+        /// The last status received.
+        status: StatusCode,
+    },
+    /// The request could not be made, after any retries (connection refused, reset …).
+    #[error("failed to download archive from {url}: {source}")]
+    Request {
+        /// The URL requested.
+        url: String,
+        /// The last error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The response body broke off, after any retries (the server went away, or sent
+    /// less than it announced).
+    #[error("failed to read archive from {url}: {source}")]
+    Body {
+        /// The URL requested.
+        url: String,
+        /// The last error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// An attempt took longer than the request timeout.
+    #[error("downloading {url} took longer than {timeout:?}")]
+    Timeout {
+        /// The URL requested.
+        url: String,
+        /// The per-attempt timeout.
+        timeout: Duration,
+    },
+    /// The archive is larger than the download limit.
+    #[error("artifact from {url} is larger than the max download size of {limit} bytes")]
+    TooLarge {
+        /// The URL requested.
+        url: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// The downloaded bytes do not hash to the digest; nothing was extracted into the
+    /// target directory.
+    #[error(transparent)]
+    DigestMismatch(Box<DigestMismatch>),
+    /// The archive could not be extracted; nothing was extracted into the target
+    /// directory.
+    #[error("failed to extract archive from {url}: {source}")]
+    Untar {
+        /// The URL requested.
+        url: String,
+        /// Why extraction failed.
+        source: UntarError,
+    },
+    /// A local filesystem operation failed.
+    #[error("cannot {op} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+impl Error {
+    /// Whether the artifact was not found (HTTP 404).
+    #[must_use]
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::FileNotFound { .. })
+    }
+}
+
+/// The details of [`Error::DigestMismatch`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("computed digest of {url} doesn't match provided '{expected}': got '{actual}'")]
+pub struct DigestMismatch {
+    /// The URL downloaded.
+    pub url: String,
+    /// The digest it should have had.
+    pub expected: Digest,
+    /// The digest of what was downloaded.
+    pub actual: Digest,
+}

@@ -1,0 +1,601 @@
+//! [`ArchiveFetcher`]: download, verify while streaming, extract, move into place.
+
+use std::{
+    fs, io,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use flux_artifact_digest::{Algorithm, Digest, Digester};
+use flux_artifact_storage::{UntarOptions, UntarSummary, untar};
+use http::{Request, StatusCode, Uri, header};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
+use tokio::sync::mpsc;
+
+use crate::{DigestMismatch, Error};
+
+/// Retries after the first attempt, unless [`ArchiveFetcherBuilder::retries`] says
+/// otherwise.
+pub const DEFAULT_RETRIES: u32 = 3;
+/// The first wait between attempts; it doubles per retry up to [`DEFAULT_RETRY_WAIT_MAX`].
+pub const DEFAULT_RETRY_WAIT_MIN: Duration = Duration::from_secs(1);
+/// The longest wait between attempts.
+pub const DEFAULT_RETRY_WAIT_MAX: Duration = Duration::from_secs(30);
+/// How long one attempt (connect, response and the whole body) may take.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+/// The default cap on extracted bytes, as in Flux's `tar.Untar`.
+pub use flux_artifact_storage::DEFAULT_MAX_UNTAR_SIZE;
+
+/// Chunks in flight between the download and the extraction thread.
+const CHANNEL_DEPTH: usize = 8;
+
+/// Downloads artifacts, verifies their digests and extracts them: what Flux's consumers
+/// do with `status.artifact` (Go: `fluxcd/pkg/http/fetch.ArchiveFetcher`).
+///
+/// Cheap to clone: clones share one HTTP connection pool. Build one per controller with
+/// [`ArchiveFetcher::builder`] and reuse it.
+#[derive(Debug, Clone)]
+pub struct ArchiveFetcher {
+    client: Client<HttpConnector, Empty<Bytes>>,
+    settings: ArchiveFetcherBuilder,
+}
+
+/// Settings of an [`ArchiveFetcher`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct ArchiveFetcherBuilder {
+    retries: u32,
+    retry_wait_min: Duration,
+    retry_wait_max: Duration,
+    max_download_size: Option<u64>,
+    max_untar_size: Option<u64>,
+    hostname_override: Option<String>,
+    request_timeout: Duration,
+}
+
+impl Default for ArchiveFetcherBuilder {
+    fn default() -> Self {
+        ArchiveFetcherBuilder {
+            retries: DEFAULT_RETRIES,
+            retry_wait_min: DEFAULT_RETRY_WAIT_MIN,
+            retry_wait_max: DEFAULT_RETRY_WAIT_MAX,
+            max_download_size: None,
+            max_untar_size: Some(DEFAULT_MAX_UNTAR_SIZE),
+            hostname_override: None,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+}
+
+impl ArchiveFetcherBuilder {
+    /// How many times to retry after the first attempt (default [`DEFAULT_RETRIES`]).
+    /// Connection failures, 5xx (except 501) and 429 responses, broken-off bodies and
+    /// timeouts are retried; 404, other statuses, digest mismatches and extraction
+    /// errors are not.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// The wait before the first retry, doubled for each further one up to `max`.
+    pub fn retry_wait(mut self, min: Duration, max: Duration) -> Self {
+        self.retry_wait_min = min;
+        self.retry_wait_max = max.max(min);
+        self
+    }
+
+    /// Caps the size of the downloaded archive (default: no cap, like
+    /// kustomize-controller). The cap counts the bytes received; a larger
+    /// `Content-Length` fails at once.
+    pub fn max_download_size(mut self, limit: Option<u64>) -> Self {
+        self.max_download_size = limit;
+        self
+    }
+
+    /// Caps the bytes extracted (default [`DEFAULT_MAX_UNTAR_SIZE`], 100 MiB; `None`:
+    /// no cap).
+    pub fn max_untar_size(mut self, limit: Option<u64>) -> Self {
+        self.max_untar_size = limit;
+        self
+    }
+
+    /// Replaces the `host[:port]` of every URL, as Flux's consumers do with
+    /// `SOURCE_CONTROLLER_LOCALHOST` (for a controller running outside the cluster).
+    pub fn hostname_override(mut self, host: impl Into<String>) -> Self {
+        self.hostname_override = Some(host.into()).filter(|h| !h.is_empty());
+        self
+    }
+
+    /// How long one attempt may take, body included (default
+    /// [`DEFAULT_REQUEST_TIMEOUT`]).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// The fetcher.
+    pub fn build(self) -> ArchiveFetcher {
+        let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+        ArchiveFetcher {
+            client,
+            settings: self,
+        }
+    }
+}
+
+impl Default for ArchiveFetcher {
+    fn default() -> Self {
+        ArchiveFetcher::builder().build()
+    }
+}
+
+/// What a fetch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FetchSummary {
+    /// Bytes downloaded (the compressed archive).
+    pub downloaded: u64,
+    /// What was extracted.
+    pub extracted: UntarSummary,
+    /// Attempts made, 1 if the first succeeded.
+    pub attempts: u32,
+}
+
+/// Why one attempt failed, and whether another may succeed.
+struct Failure {
+    error: Error,
+    retryable: bool,
+}
+
+impl Failure {
+    fn retry(error: Error) -> Self {
+        Failure {
+            error,
+            retryable: true,
+        }
+    }
+
+    fn fatal(error: Error) -> Self {
+        Failure {
+            error,
+            retryable: false,
+        }
+    }
+}
+
+impl ArchiveFetcher {
+    /// A fetcher with the default settings.
+    #[must_use]
+    pub fn new() -> Self {
+        ArchiveFetcher::default()
+    }
+
+    /// Settings to build a fetcher from.
+    pub fn builder() -> ArchiveFetcherBuilder {
+        ArchiveFetcherBuilder::default()
+    }
+
+    /// Downloads the gzipped tarball at `url`, verifies it against `digest` and extracts
+    /// it into `dir` (Go: `Fetch`).
+    ///
+    /// `digest` is `<algorithm>:<hex>`, or bare hex for sha256, as Flux accepts. It is
+    /// checked before anything is downloaded: only sha256, sha384, sha512 and blake3 are
+    /// accepted. The archive is hashed and extracted as it streams in, into a temporary
+    /// directory beside `dir`; only when the download is complete and the digest matches
+    /// are its entries moved into `dir` (created if missing; entries of the same name
+    /// there are replaced). So a failure, a mismatch included, leaves `dir` as it was.
+    ///
+    /// Extraction follows Flux's fetcher: symlinks are skipped, and the rules and cap
+    /// of [`untar`] apply.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyDigest`], [`Error::InvalidDigest`] or
+    /// [`Error::UnsupportedAlgorithm`] for the digest; [`Error::InvalidUrl`] for a URL
+    /// that is not absolute `http://`; [`Error::FileNotFound`] for a 404 (callers
+    /// usually requeue); [`Error::Status`], [`Error::Request`], [`Error::Body`] or
+    /// [`Error::Timeout`] when the retries are spent; [`Error::TooLarge`];
+    /// [`Error::DigestMismatch`]; [`Error::Untar`]; [`Error::Io`] for local failures.
+    pub async fn fetch(&self, url: &str, digest: &str, dir: impl AsRef<Path>) -> Result<FetchSummary, Error> {
+        let expected = parse_flux_digest(digest)?;
+        let uri = self.request_uri(url)?;
+        let dir = dir.as_ref();
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent).map_err(|source| Error::Io {
+            op: "create",
+            path: parent.clone(),
+            source,
+        })?;
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let staging = tempfile::Builder::new()
+                .prefix(".fetch-")
+                .tempdir_in(&parent)
+                .map_err(|source| Error::Io {
+                    op: "create a temporary directory in",
+                    path: parent.clone(),
+                    source,
+                })?;
+            match self.attempt(&uri, url, expected, staging.path()).await {
+                Ok((downloaded, extracted)) => {
+                    move_into_place(staging, dir)?;
+                    return Ok(FetchSummary {
+                        downloaded,
+                        extracted,
+                        attempts,
+                    });
+                }
+                Err(failure) if failure.retryable && attempts <= self.settings.retries => {
+                    let wait = self.backoff(attempts - 1);
+                    tracing::debug!(url, attempt = attempts, error = %failure.error, ?wait, "retrying artifact download");
+                    drop(staging);
+                    tokio::time::sleep(wait).await;
+                }
+                Err(failure) => return Err(failure.error),
+            }
+        }
+    }
+
+    fn backoff(&self, retry: u32) -> Duration {
+        let factor = 2u32.saturating_pow(retry);
+        self.settings
+            .retry_wait_min
+            .saturating_mul(factor)
+            .min(self.settings.retry_wait_max)
+    }
+
+    /// The URL to request: absolute `http://`, with the host replaced if asked.
+    fn request_uri(&self, url: &str) -> Result<Uri, Error> {
+        let invalid = |reason: String| Error::InvalidUrl {
+            url: url.to_owned(),
+            reason,
+        };
+        let uri: Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| invalid(e.to_string()))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some(other) => return Err(invalid(format!("scheme {other:?} is not supported, only http"))),
+            None => return Err(invalid("not an absolute URL".into())),
+        }
+        if uri.authority().is_none() {
+            return Err(invalid("missing host".into()));
+        }
+        let Some(host) = &self.settings.hostname_override else {
+            return Ok(uri);
+        };
+        let mut parts = uri.into_parts();
+        parts.authority = Some(host.parse().map_err(|e: http::uri::InvalidUri| {
+            invalid(format!("invalid hostname override {host:?}: {e}"))
+        })?);
+        Uri::from_parts(parts).map_err(|e| invalid(e.to_string()))
+    }
+
+    /// One download: streams the body to an extraction thread that also hashes it.
+    async fn attempt(
+        &self,
+        uri: &Uri,
+        url: &str,
+        expected: Digest,
+        staging: &Path,
+    ) -> Result<(u64, UntarSummary), Failure> {
+        let (sender, receiver) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
+        let options = UntarOptions::default()
+            .max_size(self.settings.max_untar_size)
+            .skip_symlinks(true);
+        let target = staging.to_path_buf();
+        let digester = expected.algorithm().digester();
+        let extraction = tokio::task::spawn_blocking(move || {
+            let mut reader = HashingReceiver {
+                receiver,
+                digester,
+                current: Bytes::new(),
+            };
+            let result = untar(&mut reader, &target, &options);
+            reader.drain();
+            (result, reader.digester.digest())
+        });
+        let timeout = self.settings.request_timeout;
+        let download = tokio::time::timeout(timeout, self.download(uri, url, sender)).await;
+        let (extracted, actual) = extraction.await.map_err(|e| {
+            Failure::fatal(Error::Io {
+                op: "extract into",
+                path: staging.to_path_buf(),
+                source: io::Error::other(e),
+            })
+        })?;
+        let downloaded = match download {
+            Err(_) => {
+                return Err(Failure::retry(Error::Timeout {
+                    url: url.to_owned(),
+                    timeout,
+                }));
+            }
+            Ok(result) => result?,
+        };
+        if actual != expected {
+            return Err(Failure::fatal(Error::DigestMismatch(Box::new(DigestMismatch {
+                url: url.to_owned(),
+                expected,
+                actual,
+            }))));
+        }
+        let extracted = extracted.map_err(|source| {
+            Failure::fatal(Error::Untar {
+                url: url.to_owned(),
+                source,
+            })
+        })?;
+        Ok((downloaded, extracted))
+    }
+
+    /// Sends the response body down `sender`; returns the number of bytes received.
+    async fn download(&self, uri: &Uri, url: &str, sender: mpsc::Sender<Bytes>) -> Result<u64, Failure> {
+        let request = Request::get(uri.clone())
+            .header(
+                header::USER_AGENT,
+                concat!("flux-artifact-fetch/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(Empty::new())
+            .map_err(|e| {
+                Failure::fatal(Error::InvalidUrl {
+                    url: url.to_owned(),
+                    reason: e.to_string(),
+                })
+            })?;
+        let response = self.client.request(request).await.map_err(|e| {
+            Failure::retry(Error::Request {
+                url: url.to_owned(),
+                source: Box::new(e),
+            })
+        })?;
+        let status = response.status();
+        match status {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Err(Failure::fatal(Error::FileNotFound { url: url.to_owned() })),
+            s if (s.is_server_error() && s != StatusCode::NOT_IMPLEMENTED)
+                || s == StatusCode::TOO_MANY_REQUESTS =>
+            {
+                return Err(Failure::retry(Error::Status {
+                    url: url.to_owned(),
+                    status,
+                }));
+            }
+            _ => {
+                return Err(Failure::fatal(Error::Status {
+                    url: url.to_owned(),
+                    status,
+                }));
+            }
+        }
+        let too_large = |limit| {
+            Failure::fatal(Error::TooLarge {
+                url: url.to_owned(),
+                limit,
+            })
+        };
+        if let Some(limit) = self.settings.max_download_size {
+            let announced = response
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if announced.is_some_and(|len| len > limit) {
+                return Err(too_large(limit));
+            }
+        }
+        let mut body = response.into_body();
+        let mut received = 0u64;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                Failure::retry(Error::Body {
+                    url: url.to_owned(),
+                    source: Box::new(e),
+                })
+            })?;
+            let Ok(data) = frame.into_data() else { continue };
+            received += data.len() as u64;
+            if let Some(limit) = self.settings.max_download_size
+                && received > limit
+            {
+                return Err(too_large(limit));
+            }
+            // The extraction thread reads (and hashes) everything until the sender is
+            // dropped, even after extraction failed, so that a mismatch is reported as
+            // one. A send fails only if that thread is gone; its result says why.
+            if sender.send(data).await.is_err() {
+                break;
+            }
+        }
+        Ok(received)
+    }
+}
+
+/// Reads the chunks received from the download, hashing them as they pass.
+struct HashingReceiver {
+    receiver: mpsc::Receiver<Bytes>,
+    digester: Digester,
+    current: Bytes,
+}
+
+impl HashingReceiver {
+    /// Hashes whatever the extraction did not read, until the download ends.
+    fn drain(&mut self) {
+        self.digester.update(&self.current);
+        self.current = Bytes::new();
+        while let Some(chunk) = self.receiver.blocking_recv() {
+            self.digester.update(&chunk);
+        }
+    }
+}
+
+impl io::Read for HashingReceiver {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.receiver.blocking_recv() {
+                Some(chunk) => {
+                    self.digester.update(&chunk);
+                    self.current = chunk;
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}
+
+/// A digest as Flux's fetcher reads it: bare hex is sha256, and only the algorithms
+/// Flux's consumers register are accepted.
+fn parse_flux_digest(digest: &str) -> Result<Digest, Error> {
+    if digest.is_empty() {
+        return Err(Error::EmptyDigest);
+    }
+    let full = if digest.contains(':') {
+        digest.to_owned()
+    } else {
+        format!("sha256:{digest}")
+    };
+    let parsed: Digest = full.parse().map_err(|source| Error::InvalidDigest {
+        digest: full.clone(),
+        source,
+    })?;
+    let algorithm = parsed.algorithm();
+    if !algorithm.is_verifiable_by_flux() {
+        return Err(Error::UnsupportedAlgorithm { algorithm });
+    }
+    Ok(parsed)
+}
+
+/// Moves the extracted tree into `dir`: a rename of the whole staging directory when
+/// `dir` does not exist, else entry by entry.
+fn move_into_place(staging: tempfile::TempDir, dir: &Path) -> Result<(), Error> {
+    match fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let kept = staging.keep();
+            return fs::rename(&kept, dir).map_err(io_error("move the extracted files to", dir));
+        }
+        Err(e) => return Err(io_error("inspect", dir)(e)),
+        Ok(meta) if !meta.is_dir() => {
+            return Err(Error::Io {
+                op: "extract into",
+                path: dir.to_path_buf(),
+                source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
+            });
+        }
+        Ok(_) => {}
+    }
+    let entries = fs::read_dir(staging.path()).map_err(io_error("read", staging.path()))?;
+    for entry in entries {
+        let entry = entry.map_err(io_error("read", staging.path()))?;
+        let target = dir.join(entry.file_name());
+        match fs::symlink_metadata(&target) {
+            Ok(meta) if meta.is_dir() => fs::remove_dir_all(&target).map_err(io_error("replace", &target))?,
+            Ok(_) => fs::remove_file(&target).map_err(io_error("replace", &target))?,
+            Err(_) => {}
+        }
+        fs::rename(entry.path(), &target).map_err(io_error("move the extracted files to", &target))?;
+    }
+    Ok(())
+}
+
+fn io_error(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error + use<> {
+    let path = path.to_path_buf();
+    move |source| Error::Io { op, path, source }
+}
+
+/// The algorithms [`ArchiveFetcher::fetch`] accepts.
+pub fn supported_algorithms() -> impl Iterator<Item = Algorithm> {
+    Algorithm::ALL.into_iter().filter(|a| a.is_verifiable_by_flux())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_hex_is_sha256() {
+        let hex = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        assert_eq!(
+            parse_flux_digest(hex).unwrap().to_string(),
+            format!("sha256:{hex}")
+        );
+    }
+
+    #[test]
+    fn flux_rejects_what_it_cannot_verify() {
+        assert!(matches!(parse_flux_digest(""), Err(Error::EmptyDigest)));
+        let sha1 = format!("sha1:{}", "a".repeat(40));
+        assert!(matches!(
+            parse_flux_digest(&sha1),
+            Err(Error::UnsupportedAlgorithm {
+                algorithm: Algorithm::Sha1
+            })
+        ));
+        assert!(matches!(
+            parse_flux_digest(&"A".repeat(64)),
+            Err(Error::InvalidDigest { .. })
+        ));
+        assert!(matches!(
+            parse_flux_digest("md5:abc"),
+            Err(Error::InvalidDigest { .. })
+        ));
+    }
+
+    #[test]
+    fn supported_algorithms_are_the_four_flux_verifies() {
+        let names: Vec<_> = supported_algorithms().map(Algorithm::name).collect();
+        assert_eq!(names, ["sha256", "sha384", "sha512", "blake3"]);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum() {
+        let fetcher = ArchiveFetcher::builder()
+            .retry_wait(Duration::from_millis(100), Duration::from_millis(500))
+            .build();
+        let waits: Vec<_> = (0..5).map(|r| fetcher.backoff(r).as_millis()).collect();
+        assert_eq!(waits, [100, 200, 400, 500, 500]);
+    }
+
+    #[test]
+    fn the_hostname_override_replaces_host_and_port() {
+        let fetcher = ArchiveFetcher::builder()
+            .hostname_override("localhost:9090")
+            .build();
+        let uri = fetcher
+            .request_uri(
+                "http://source-controller.flux-system.svc.cluster.local./gitrepository/ns/n/a.tar.gz?x=1",
+            )
+            .unwrap();
+        assert_eq!(
+            uri.to_string(),
+            "http://localhost:9090/gitrepository/ns/n/a.tar.gz?x=1"
+        );
+    }
+
+    #[test]
+    fn only_absolute_http_urls_are_accepted() {
+        let fetcher = ArchiveFetcher::new();
+        for url in [
+            "https://example.com/a.tar.gz",
+            "/relative/a.tar.gz",
+            "ftp://x/a",
+            "not a url",
+        ] {
+            assert!(
+                matches!(fetcher.request_uri(url), Err(Error::InvalidUrl { .. })),
+                "{url}"
+            );
+        }
+    }
+}
