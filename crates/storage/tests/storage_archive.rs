@@ -207,11 +207,33 @@ fn archive_bytes_are_pinned() {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8 % 64 + b' ')
         .collect();
     fs::write(src.path().join("apps/blob.txt"), big).unwrap();
-    let (artifact, _) = archive(&t, src.path());
-    assert_eq!(
-        artifact.digest,
-        "sha256:8dac2a2cb1825d3dffee0a41465db938d6982fa4bb048c5fe89fe3487c77f709"
-    );
+    // Words and noise over a dozen blocks: the kind of input on which a compressor whose
+    // output depended on its history (or on the thread count) would show it.
+    let mut state = 7u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut mixed = Vec::new();
+    while mixed.len() < 1_600_000 {
+        if next() % 2 == 0 {
+            mixed.extend((0..64).map(|_| next() as u8));
+        } else {
+            mixed.extend(format!("word{} value{}\n", next() % 300, next() % 50).bytes());
+        }
+    }
+    fs::write(src.path().join("apps/mixed.bin"), mixed).unwrap();
+    for threads in [1, 2] {
+        let storage = t.storage.clone().with_compression_threads(threads);
+        let mut artifact = t.artifact("kind/ns/name/a.tar.gz");
+        storage.archive(&mut artifact, src.path(), None).unwrap();
+        assert_eq!(
+            artifact.digest, "sha256:d3e26ba501117680e6cb724de21aef139df4a5aa63ac3dcafc3f1b190a6498ce",
+            "{threads} thread(s)"
+        );
+    }
 }
 
 #[test]
@@ -550,4 +572,22 @@ fn every_compression_level_produces_a_readable_archive() {
     }
     assert!(sizes[0] > text.len() as u64, "level 0 stores: {sizes:?}");
     assert!(sizes[2] < sizes[0] / 3, "level 6 compresses: {sizes:?}");
+}
+
+#[test]
+fn the_number_of_compression_threads_does_not_change_the_bytes() {
+    let src = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..1_500_000u32)
+        .map(|i| (i.wrapping_mul(48_271) >> 11) as u8 % 90 + b' ')
+        .collect();
+    fs::write(src.path().join("data.txt"), data).unwrap();
+    let mut digests = Vec::new();
+    for threads in [1, 2, 4] {
+        let t = TestStorage::new();
+        let storage = t.storage.clone().with_compression_threads(threads);
+        let mut artifact = t.artifact("kind/ns/name/a.tar.gz");
+        storage.archive(&mut artifact, src.path(), None).unwrap();
+        digests.push(artifact.digest);
+    }
+    assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
 }

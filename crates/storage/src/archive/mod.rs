@@ -154,7 +154,8 @@ impl Storage {
         let temp_path = staged.path().to_path_buf();
         let sink = HashingWriter::new(staged.file(), self.digest_algorithm().digester());
         let write_error = Error::io("write", &temp_path);
-        let gzip = GzipWriter::new(sink, self.compression_level()).map_err(Error::io("write", &temp_path))?;
+        let gzip = GzipWriter::new(sink, self.compression_level(), self.compression_threads())
+            .map_err(Error::io("write", &temp_path))?;
         let gzip = write_tree(dir, filter, gzip, &temp_path)?;
         let sink = gzip.finish().map_err(write_error)?;
         let (_, digest, size) = sink.finish();
