@@ -1,149 +1,137 @@
-//! Response bodies: small in-memory ones, and files streamed in chunks from a blocking
-//! thread, so memory per connection stays at one chunk whatever the file size.
+//! Response bodies, and sending them: files go from the page cache to the socket with
+//! `sendfile(2)` on Linux (no copy through user space, no buffer per connection), and
+//! in 64 KiB chunks elsewhere.
 
-use std::{
-    fs::File,
-    future::Future,
-    io,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll, ready},
-};
+use std::{fs::File, io, time::Duration};
 
 use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
-use tokio::task::JoinHandle;
+use tokio::{io::AsyncWriteExt, net::TcpStream, time::timeout};
 
-/// Bytes read per chunk of a streamed file.
-const CHUNK: usize = 256 * 1024;
-
-/// The body of every response this server sends.
+/// The body of a response.
 #[derive(Debug)]
-pub struct ResponseBody {
-    kind: Kind,
-}
-
-#[derive(Debug)]
-enum Kind {
+pub(crate) enum Body {
+    /// No body (HEAD, 304, errors without text).
     Empty,
-    Bytes(Option<Bytes>),
-    File(FileStream),
-}
-
-impl ResponseBody {
-    pub(crate) fn empty() -> Self {
-        ResponseBody { kind: Kind::Empty }
-    }
-
-    pub(crate) fn bytes(bytes: impl Into<Bytes>) -> Self {
-        ResponseBody {
-            kind: Kind::Bytes(Some(bytes.into())),
-        }
-    }
-
+    /// A small body in memory.
+    Bytes(Bytes),
     /// `len` bytes of `file` from `offset`.
-    pub(crate) fn file(file: File, offset: u64, len: u64) -> Self {
-        ResponseBody {
-            kind: Kind::File(FileStream {
-                file: Arc::new(file),
-                offset,
-                remaining: len,
-                pending: None,
-            }),
-        }
+    File { file: File, offset: u64, len: u64 },
+}
+
+impl Body {
+    pub(crate) fn text(text: &str) -> Body {
+        Body::Bytes(Bytes::copy_from_slice(text.as_bytes()))
     }
 }
 
-#[derive(Debug)]
-struct FileStream {
-    file: Arc<File>,
+fn timed_out() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "client made no progress within the idle timeout",
+    )
+}
+
+/// Writes `data`, failing if the client accepts nothing for `idle`.
+pub(crate) async fn write_all(stream: &mut TcpStream, data: &[u8], idle: Duration) -> io::Result<()> {
+    let mut rest = data;
+    while !rest.is_empty() {
+        let n = timeout(idle, stream.write(rest))
+            .await
+            .map_err(|_| timed_out())??;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        rest = &rest[n..];
+    }
+    Ok(())
+}
+
+/// Sends `head`, then `len` bytes of `file` from `offset`. A file that shrank since its
+/// size was announced is an error (the connection is then closed, so the client sees a short
+/// body rather than a wrong one).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) async fn send_file(
+    stream: &mut TcpStream,
+    head: &[u8],
+    file: &File,
     offset: u64,
-    remaining: u64,
-    pending: Option<JoinHandle<io::Result<Bytes>>>,
+    len: u64,
+    idle: Duration,
+) -> io::Result<()> {
+    use tokio::io::Interest;
+    // 64 KiB per call (the size of the pipe sendfile splices through), then a yield to
+    // the scheduler: other connections' sends interleave instead of waiting behind a
+    // whole large body. Measured with 64 connections on 1 MiB files: 1.4× the requests
+    // per second of one call per body, and a lower p99 (docs/performance.md).
+    const MAX_PER_CALL: u64 = 64 << 10;
+    let mut position = offset;
+    let end = offset + len;
+    // MSG_MORE holds the head back until the file data follows, so they leave in full
+    // packets (Nagle is off on these sockets).
+    let mut rest = head;
+    while !rest.is_empty() {
+        let n = timeout(
+            idle,
+            stream.async_io(Interest::WRITABLE, || {
+                rustix::net::send(&*stream, rest, rustix::net::SendFlags::MORE).map_err(io::Error::from)
+            }),
+        )
+        .await
+        .map_err(|_| timed_out())??;
+        rest = &rest[n..];
+    }
+    while position < end {
+        let count = usize::try_from((end - position).min(MAX_PER_CALL)).unwrap_or(1 << 20);
+        let sent = timeout(
+            idle,
+            stream.async_io(Interest::WRITABLE, || {
+                rustix::fs::sendfile(&*stream, file, Some(&mut position), count).map_err(io::Error::from)
+            }),
+        )
+        .await
+        .map_err(|_| timed_out())??;
+        if sent == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file shrank while being served",
+            ));
+        }
+        tokio::task::yield_now().await;
+    }
+    Ok(())
 }
 
-impl Body for ResponseBody {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        match &mut self.kind {
-            Kind::Empty => Poll::Ready(None),
-            Kind::Bytes(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Kind::File(stream) => stream.poll_chunk(cx),
+/// Sends `head`, then `len` bytes of `file` from `offset`, in chunks.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) async fn send_file(
+    stream: &mut TcpStream,
+    head: &[u8],
+    file: &File,
+    offset: u64,
+    len: u64,
+    idle: Duration,
+) -> io::Result<()> {
+    write_all(stream, head, idle).await?;
+    const CHUNK: u64 = 64 * 1024;
+    let mut buf = vec![0u8; CHUNK as usize];
+    let mut position = offset;
+    let end = offset + len;
+    while position < end {
+        let want = usize::try_from((end - position).min(CHUNK)).unwrap_or(0);
+        let n = read_at(file, &mut buf[..want], position)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file shrank while being served",
+            ));
         }
+        write_all(stream, &buf[..n], idle).await?;
+        position += n as u64;
     }
-
-    fn is_end_stream(&self) -> bool {
-        match &self.kind {
-            Kind::Empty => true,
-            Kind::Bytes(bytes) => bytes.is_none(),
-            Kind::File(stream) => stream.remaining == 0,
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match &self.kind {
-            Kind::Empty => SizeHint::with_exact(0),
-            Kind::Bytes(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::File(stream) => SizeHint::with_exact(stream.remaining),
-        }
-    }
+    Ok(())
 }
 
-impl FileStream {
-    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        if self.remaining == 0 {
-            return Poll::Ready(None);
-        }
-        let pending = self.pending.get_or_insert_with(|| {
-            let (file, offset) = (self.file.clone(), self.offset);
-            let len = usize::try_from(self.remaining).unwrap_or(usize::MAX).min(CHUNK);
-            tokio::task::spawn_blocking(move || read_chunk(&file, offset, len))
-        });
-        let result = ready!(Pin::new(pending).poll(cx));
-        self.pending = None;
-        let chunk = match result {
-            Ok(Ok(chunk)) => chunk,
-            Ok(Err(e)) => return Poll::Ready(Some(Err(e))),
-            Err(join) => return Poll::Ready(Some(Err(io::Error::other(join)))),
-        };
-        self.offset += chunk.len() as u64;
-        self.remaining -= chunk.len() as u64;
-        Poll::Ready(Some(Ok(Frame::data(chunk))))
-    }
-}
-
-/// Reads exactly `len` bytes at `offset`; a file that shrank since it was opened is
-/// an error rather than a short body.
-fn read_chunk(file: &File, offset: u64, len: usize) -> io::Result<Bytes> {
-    let mut buf = vec![0u8; len];
-    let mut filled = 0;
-    while filled < len {
-        match read_at(file, &mut buf[filled..], offset + filled as u64) {
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "file shrank while being served",
-                ));
-            }
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(Bytes::from(buf))
-}
-
-/// Reads a small range at once, for bodies not worth a blocking task.
-pub(crate) fn read_now(file: &File, offset: u64, len: usize) -> io::Result<Bytes> {
-    read_chunk(file, offset, len)
-}
-
-#[cfg(unix)]
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
 fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     std::os::unix::fs::FileExt::read_at(file, buf, offset)
 }

@@ -1,22 +1,15 @@
 //! Answering one request: which file, which status, which headers.
 
-use std::{
-    path::Path,
-    time::{Instant, SystemTime},
-};
+use std::{path::Path, time::SystemTime};
 
 use cap_std::fs::Dir;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
 use crate::{
-    body::{ResponseBody, read_now},
+    body::Body,
     conditional::{RangeRequest, Validators, parse_range},
     request_path::{PathRejection, Target, parse},
 };
-
-/// Files up to this size are read on the request's own task instead of being streamed
-/// from a blocking thread: a page-cache read of this size costs less than the hand-off.
-const INLINE_MAX: u64 = 64 * 1024;
 
 /// The storage root, opened once; every file is opened through it, so a path cannot
 /// resolve outside it, symlinks included.
@@ -25,57 +18,80 @@ pub(crate) struct Files {
     pub(crate) root: Dir,
 }
 
-/// Answers a request; never fails (errors become status codes).
-pub(crate) fn handle<B>(request: &Request<B>, files: &Files) -> Response<ResponseBody> {
-    let started = Instant::now();
-    let method = request.method();
-    let response = match *method {
-        Method::GET | Method::HEAD => serve(
-            request.uri().path(),
-            request.headers(),
-            files,
-            method == Method::HEAD,
-        ),
-        _ => {
-            let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n", false);
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-            response
-        }
-    };
-    tracing::debug!(
-        method = %method,
-        path = request.uri().path(),
-        status = response.status().as_u16(),
-        bytes = response.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("0"),
-        elapsed_us = started.elapsed().as_micros() as u64,
-        "artifact request"
-    );
-    response
+/// A response before it is written.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Body,
 }
 
-fn serve(path: &str, headers: &HeaderMap, files: &Files, head: bool) -> Response<ResponseBody> {
+impl Reply {
+    fn new(status: StatusCode) -> Self {
+        Reply {
+            status,
+            headers: HeaderMap::new(),
+            body: Body::Empty,
+        }
+    }
+
+    /// A short plain-text answer (errors, the readiness probe).
+    pub(crate) fn text(status: StatusCode, text: &str, head: bool) -> Self {
+        let mut reply = Reply::new(status);
+        reply.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        reply
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(text.len()));
+        if !head {
+            reply.body = Body::text(text);
+        }
+        reply
+    }
+
+    /// The announced body length.
+    pub(crate) fn content_length(&self) -> u64 {
+        self.headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// Answers a request; never fails (errors become status codes).
+pub(crate) fn handle(method: &Method, path: &str, headers: &HeaderMap, files: &Files) -> Reply {
+    match *method {
+        Method::GET | Method::HEAD => serve(path, headers, files, method == Method::HEAD),
+        _ => method_not_allowed(),
+    }
+}
+
+pub(crate) fn method_not_allowed() -> Reply {
+    let mut reply = Reply::text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n", false);
+    reply
+        .headers
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    reply
+}
+
+fn serve(path: &str, headers: &HeaderMap, files: &Files, head: bool) -> Reply {
     match parse(path) {
-        Ok(Target::Root) => text(StatusCode::OK, "ok\n", head),
+        Ok(Target::Root) => Reply::text(StatusCode::OK, "ok\n", head),
         Ok(Target::File(relative)) => serve_file(&relative, headers, files, head),
         Err(PathRejection::BadRequest(reason)) => {
-            text(StatusCode::BAD_REQUEST, &format!("bad request: {reason}\n"), head)
+            Reply::text(StatusCode::BAD_REQUEST, &format!("bad request: {reason}\n"), head)
         }
         Err(PathRejection::Hidden) => not_found(head),
     }
 }
 
-fn serve_file(relative: &Path, headers: &HeaderMap, files: &Files, head: bool) -> Response<ResponseBody> {
-    // A stat first, so that special files (a FIFO would block `open`) are never opened;
-    // then the metadata of the opened file, which is what is actually sent.
-    if !files.root.metadata(relative).is_ok_and(|m| m.is_file()) {
-        return not_found(head);
-    }
-    let Ok(file) = files.root.open(relative) else {
+fn serve_file(relative: &Path, headers: &HeaderMap, files: &Files, head: bool) -> Reply {
+    let Ok(file) = open_regular(&files.root, relative) else {
         return not_found(head);
     };
-    let file = file.into_std();
     let Ok(meta) = file.metadata() else {
         return not_found(head);
     };
@@ -89,18 +105,24 @@ fn serve_file(relative: &Path, headers: &HeaderMap, files: &Files, head: bool) -
         inode(&meta),
     );
 
-    let mut response = Response::new(ResponseBody::empty());
-    set_validators(response.headers_mut(), &validators);
+    let mut reply = Reply::new(StatusCode::OK);
+    insert_text(&mut reply.headers, header::ETAG, &validators.etag);
+    insert_text(
+        &mut reply.headers,
+        header::LAST_MODIFIED,
+        &httpdate::fmt_http_date(validators.modified),
+    );
     if validators.not_modified(headers) {
-        *response.status_mut() = StatusCode::NOT_MODIFIED;
-        return response;
+        reply.status = StatusCode::NOT_MODIFIED;
+        return reply;
     }
-    let out = response.headers_mut();
-    out.insert(
+    reply.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(content_type(relative)),
     );
-    out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    reply
+        .headers
+        .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
 
     let range = if validators.range_allowed(headers) {
         parse_range(headers.get(header::RANGE).and_then(|v| v.to_str().ok()), len)
@@ -110,45 +132,53 @@ fn serve_file(relative: &Path, headers: &HeaderMap, files: &Files, head: bool) -
     let (start, count) = match range {
         RangeRequest::Full => (0, len),
         RangeRequest::Partial { start, end } => {
-            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+            reply.status = StatusCode::PARTIAL_CONTENT;
             insert_text(
-                response.headers_mut(),
+                &mut reply.headers,
                 header::CONTENT_RANGE,
                 &format!("bytes {start}-{end}/{len}"),
             );
             (start, end - start + 1)
         }
         RangeRequest::Unsatisfiable => {
-            *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+            reply.status = StatusCode::RANGE_NOT_SATISFIABLE;
             insert_text(
-                response.headers_mut(),
+                &mut reply.headers,
                 header::CONTENT_RANGE,
                 &format!("bytes */{len}"),
             );
-            response
-                .headers_mut()
+            reply
+                .headers
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
-            return response;
+            return reply;
         }
     };
-    response
-        .headers_mut()
+    reply
+        .headers
         .insert(header::CONTENT_LENGTH, HeaderValue::from(count));
-    if head {
-        return response;
+    if !head && count > 0 {
+        reply.body = Body::File {
+            file,
+            offset: start,
+            len: count,
+        };
     }
-    *response.body_mut() = if count <= INLINE_MAX {
-        match read_now(&file, start, usize::try_from(count).unwrap_or(0)) {
-            Ok(bytes) => ResponseBody::bytes(bytes),
-            Err(e) => {
-                tracing::warn!(path = %relative.display(), error = %e, "reading artifact failed");
-                return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n", head);
-            }
-        }
-    } else {
-        ResponseBody::file(file, start, count)
-    };
-    response
+    reply
+}
+
+/// Opens a path beneath the root for reading without blocking on special files: a
+/// FIFO opened for reading would wait for a writer, so on Unix the open is
+/// non-blocking and the caller checks the type of what it got.
+fn open_regular(root: &Dir, relative: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = cap_std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    cap_std::fs::OpenOptionsExt::custom_flags(&mut options, rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    #[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
+    if !root.metadata(relative)?.is_file() {
+        return Err(std::io::ErrorKind::InvalidInput.into());
+    }
+    Ok(root.open_with(relative, &options)?.into_std())
 }
 
 /// `.tar.gz`/`.tgz` are gzip files; everything else is opaque bytes. Never a
@@ -162,39 +192,14 @@ fn content_type(path: &Path) -> &'static str {
     }
 }
 
-fn set_validators(headers: &mut HeaderMap, validators: &Validators) {
-    insert_text(headers, header::ETAG, &validators.etag);
-    insert_text(
-        headers,
-        header::LAST_MODIFIED,
-        &httpdate::fmt_http_date(validators.modified),
-    );
-}
-
 fn insert_text(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         headers.insert(name, value);
     }
 }
 
-fn text(status: StatusCode, body: &str, head: bool) -> Response<ResponseBody> {
-    let mut response = Response::new(if head {
-        ResponseBody::empty()
-    } else {
-        ResponseBody::bytes(body.to_owned())
-    });
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    response
-}
-
-fn not_found(head: bool) -> Response<ResponseBody> {
-    text(StatusCode::NOT_FOUND, "not found\n", head)
+fn not_found(head: bool) -> Reply {
+    Reply::text(StatusCode::NOT_FOUND, "not found\n", head)
 }
 
 #[cfg(unix)]

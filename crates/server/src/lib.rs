@@ -36,9 +36,18 @@
 //! and `.tgz`, else `application/octet-stream`), `Last-Modified` and a strong `ETag`;
 //! `If-None-Match` and `If-Modified-Since` give 304, a single `Range` gives 206 (with
 //! `If-Range`) and an unsatisfiable one 416, methods other than `GET` and `HEAD` give
-//! 405 with `Allow`. Files are streamed in 256 KiB chunks, so memory per connection is
-//! bounded whatever the artifact's size. Each request is logged at `debug` level with
-//! `tracing` (method, path, status, bytes, duration).
+//! 405 with `Allow`. Each request is logged at `debug` level with `tracing` (method,
+//! path, status, bytes, duration).
+//!
+//! # Performance
+//!
+//! The server speaks HTTP/1.1 itself (request heads are parsed by `httparse`, the parser
+//! of hyper) because it must hand files to the kernel: on Linux, bodies go from the page
+//! cache to the socket with `sendfile(2)`, never through user space, so memory per
+//! connection is a few KiB whatever the artifact's size, and large artifacts are sent as
+//! fast as Go's `http.FileServer` sends them. Keep-alive and pipelining are supported;
+//! request bodies are not (a `GET` with a body is refused and the connection closed).
+//! See `docs/performance.md` for measurements.
 //!
 //! [`Server::serve`] shuts down gracefully when its shutdown future completes: it stops
 //! accepting, lets in-flight downloads finish for up to 5 s (as in Go), then closes
@@ -50,12 +59,11 @@ mod body;
 mod conditional;
 mod error;
 mod handler;
-mod io;
+mod http1;
 mod request_path;
 mod server;
 
 pub use crate::{
-    body::ResponseBody,
     error::Error,
     server::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, Server, start},
 };

@@ -1,26 +1,15 @@
 //! [`Server`]: binding, the accept loop and graceful shutdown.
 
-use std::{
-    convert::Infallible,
-    future::{Future, ready},
-    net::SocketAddr,
-    sync::Arc,
-    time::Duration,
-};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use cap_std::{ambient_authority, fs::Dir};
 use flux_artifact_config::Options;
-use hyper::{server::conn::http1, service::service_fn};
-use hyper_util::{
-    rt::{TokioIo, TokioTimer},
-    server::graceful::GracefulShutdown,
-};
-use tokio::{net::TcpListener, task::JoinSet};
+use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 
 use crate::{
     Error,
-    handler::{Files, handle},
-    io::IdleTimeout,
+    handler::Files,
+    http1::{Timeouts, serve_connection},
 };
 
 /// How long in-flight responses may take to finish after shutdown starts, as in Go.
@@ -135,7 +124,11 @@ impl Server {
             local_addr,
         } = self;
         tracing::info!(address = %local_addr, "artifact server listening");
-        let graceful = GracefulShutdown::new();
+        let timeouts = Timeouts {
+            header_read: header_read_timeout,
+            idle: idle_timeout,
+        };
+        let (stopping, stop_signal) = watch::channel(false);
         let mut connections = JoinSet::new();
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
@@ -144,18 +137,8 @@ impl Server {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
                         let _ = stream.set_nodelay(true);
-                        let files = files.clone();
-                        let service = service_fn(move |request| ready(Ok::<_, Infallible>(handle(&request, &files))));
-                        let connection = http1::Builder::new()
-                            .timer(TokioTimer::new())
-                            .header_read_timeout(header_read_timeout)
-                            .serve_connection(TokioIo::new(IdleTimeout::new(stream, idle_timeout)), service);
-                        let connection = graceful.watch(connection);
-                        connections.spawn(async move {
-                            if let Err(e) = connection.await {
-                                tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
-                            }
-                        });
+                        let (files, stop_signal) = (files.clone(), stop_signal.clone());
+                        connections.spawn(serve_connection(stream, peer, files, timeouts, stop_signal));
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "accepting a connection failed");
@@ -167,14 +150,17 @@ impl Server {
         }
         drop(listener);
         tracing::info!(address = %local_addr, "artifact server shutting down");
-        if tokio::time::timeout(shutdown_timeout, graceful.shutdown())
-            .await
-            .is_err()
-        {
+        // Idle connections close at once; busy ones finish their response first.
+        let _ = stopping.send(true);
+        let drained = tokio::time::timeout(shutdown_timeout, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
             tracing::warn!(timeout = ?shutdown_timeout, "graceful shutdown timed out, closing connections");
+            connections.abort_all();
+            while connections.join_next().await.is_some() {}
         }
-        connections.abort_all();
-        while connections.join_next().await.is_some() {}
         Ok(())
     }
 }

@@ -546,3 +546,87 @@ async fn a_missing_root_is_an_error() {
         .unwrap_err();
     assert!(matches!(err, Error::Root { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn special_files_are_404_without_blocking() {
+    let root = root_with(&[]);
+    fs::create_dir_all(root.path().join("k/ns/n")).unwrap();
+    let fifo = root.path().join("k/ns/n/pipe.tar.gz");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let server = start(root.path()).await;
+    let reply = tokio::time::timeout(Duration::from_secs(5), get(server.addr, "/k/ns/n/pipe.tar.gz"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 404);
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order() {
+    let root = root_with(&[("a.tar.gz", b"first"), ("b.tar.gz", b"second")]);
+    let server = start(root.path()).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /a.tar.gz HTTP/1.1\r\nHost: x\r\n\r\nGET /b.tar.gz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut all = Vec::new();
+    stream.read_to_end(&mut all).await.unwrap();
+    let text = String::from_utf8_lossy(&all);
+    let first = text.find("first").unwrap();
+    let second = text.find("second").unwrap();
+    assert!(first < second, "{text}");
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2, "{text}");
+}
+
+#[tokio::test]
+async fn http_1_0_clients_get_their_answer_and_a_closed_connection() {
+    let root = root_with(&[("a.tar.gz", b"old client")]);
+    let server = start(root.path()).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(b"GET /a.tar.gz HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut all = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut all))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&all).ends_with("old client"));
+}
+
+#[tokio::test]
+async fn requests_with_bodies_are_refused_and_the_connection_closed() {
+    let root = root_with(&[("a.tar.gz", b"x")]);
+    let server = start(root.path()).await;
+    let reply = request(server.addr, "GET", "/a.tar.gz", &[("Content-Length", "5")]).await;
+    assert_eq!(reply.status, 400);
+    let reply = request(
+        server.addr,
+        "POST",
+        "/a.tar.gz",
+        &[("Transfer-Encoding", "chunked")],
+    )
+    .await;
+    assert_eq!(reply.status, 405);
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_heads_are_refused() {
+    let root = root_with(&[]);
+    let server = start(root.path()).await;
+    let big = "x".repeat(20_000);
+    let reply = request(server.addr, "GET", "/", &[("X-Big", &big)]).await;
+    assert_eq!(reply.status, 431);
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(b"\x16\x03\x01 not http\r\n\r\n").await.unwrap();
+    let mut all = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut all))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&all).starts_with("HTTP/1.1 400"));
+}

@@ -51,7 +51,7 @@ impl BlockCompressor {
         data: &[u8],
         last: bool,
         out: &mut Vec<u8>,
-    ) -> io::Result<()> {
+    ) -> io::Result<usize> {
         // Raw deflate (no zlib header) with the full 32 KiB window.
         let mut deflate = Deflate::new(self.level, false, 15);
         if !dictionary.is_empty() {
@@ -62,8 +62,10 @@ impl BlockCompressor {
         } else {
             DeflateFlush::SyncFlush
         };
-        out.clear();
-        out.resize(zlib_rs::compress_bound(data.len()) + 64, 0);
+        let needed = zlib_rs::compress_bound(data.len()) + 64;
+        if out.len() < needed {
+            out.resize(needed, 0);
+        }
         let mut consumed = 0usize;
         let mut produced = 0usize;
         loop {
@@ -79,8 +81,7 @@ impl BlockCompressor {
                 Status::Ok | Status::BufError => !last && consumed == data.len() && produced < out.len(),
             };
             if done {
-                out.truncate(produced);
-                return Ok(());
+                return Ok(produced);
             }
             if produced == out.len() {
                 let grown = out.len() * 2;
@@ -106,6 +107,7 @@ pub(crate) struct GzipWriter<W: Write> {
     engine: Engine,
     block: Vec<u8>,
     dictionary: Vec<u8>,
+    spare_dictionary: Vec<u8>,
     crc: u32,
     len: u64,
 }
@@ -139,6 +141,7 @@ impl<W: Write> GzipWriter<W> {
             },
             block: Vec::with_capacity(BLOCK_SIZE),
             dictionary: Vec::with_capacity(DICTIONARY_SIZE),
+            spare_dictionary: Vec::with_capacity(DICTIONARY_SIZE),
             crc: 0,
             len: 0,
         })
@@ -172,20 +175,27 @@ impl<W: Write> GzipWriter<W> {
         if !last && self.threads > 1 && matches!(self.engine, Engine::Inline { .. }) {
             self.engine = Engine::Pool(Pool::start(self.level, self.threads));
         }
-        let next_dictionary = if last {
-            Vec::new()
-        } else {
-            self.block[self.block.len() - DICTIONARY_SIZE..].to_vec()
+        // The next block's dictionary is this block's tail. Buffers are recycled rather
+        // than allocated per block: the allocator keeps what is freed, so churn would show
+        // up as resident memory.
+        let mut next_dictionary = match &mut self.engine {
+            Engine::Pool(pool) => pool.spare_dictionaries.pop().unwrap_or_default(),
+            Engine::Inline { .. } => std::mem::take(&mut self.spare_dictionary),
         };
+        next_dictionary.clear();
+        if !last {
+            next_dictionary.extend_from_slice(&self.block[self.block.len() - DICTIONARY_SIZE..]);
+        }
+        let dictionary = std::mem::replace(&mut self.dictionary, next_dictionary);
         match &mut self.engine {
             Engine::Inline { compressor, out } => {
-                compressor.compress(&self.dictionary, &self.block, last, out)?;
-                self.inner.write_all(out)?;
+                let len = compressor.compress(&dictionary, &self.block, last, out)?;
+                self.inner.write_all(&out[..len])?;
                 self.block.clear();
+                self.spare_dictionary = dictionary;
             }
             Engine::Pool(pool) => {
-                let data = std::mem::replace(&mut self.block, pool.spare_buffer(BLOCK_SIZE));
-                let dictionary = std::mem::take(&mut self.dictionary);
+                let data = std::mem::replace(&mut self.block, pool.spare_block());
                 pool.submit(
                     Job {
                         dictionary,
@@ -196,7 +206,6 @@ impl<W: Write> GzipWriter<W> {
                 )?;
             }
         }
-        self.dictionary = next_dictionary;
         Ok(())
     }
 }
@@ -231,11 +240,13 @@ struct Job {
     last: bool,
 }
 
-/// A compressed block, with the job's buffers handed back for reuse.
+/// A compressed block (its buffer and length), with the job's input buffers handed
+/// back for reuse.
 struct Done {
     sequence: u64,
-    compressed: io::Result<Vec<u8>>,
+    compressed: io::Result<(Vec<u8>, usize)>,
     data: Vec<u8>,
+    dictionary: Vec<u8>,
 }
 
 /// Compression workers fed in order and drained in order.
@@ -245,10 +256,11 @@ struct Pool {
     workers: Vec<thread::JoinHandle<()>>,
     next_sequence: u64,
     next_to_write: u64,
-    ready: BTreeMap<u64, Vec<u8>>,
+    ready: BTreeMap<u64, (Vec<u8>, usize)>,
     in_flight: usize,
     max_in_flight: usize,
-    spare_data: Vec<Vec<u8>>,
+    spare_blocks: Vec<Vec<u8>>,
+    spare_dictionaries: Vec<Vec<u8>>,
     spare_out: Vec<Vec<u8>>,
 }
 
@@ -272,12 +284,13 @@ impl Pool {
                             compressor.compress(&job.dictionary, &job.data, job.last, &mut out)
                         }))
                         .unwrap_or_else(|_| Err(io::Error::other("compression worker panicked")))
-                        .map(|()| out);
+                        .map(|len| (out, len));
                         if done
                             .send(Done {
                                 sequence,
                                 compressed,
                                 data: job.data,
+                                dictionary: job.dictionary,
                             })
                             .is_err()
                         {
@@ -296,16 +309,17 @@ impl Pool {
             ready: BTreeMap::new(),
             in_flight: 0,
             max_in_flight: threads * 2,
-            spare_data: Vec::new(),
+            spare_blocks: Vec::new(),
+            spare_dictionaries: Vec::new(),
             spare_out: Vec::new(),
         }
     }
 
-    fn spare_buffer(&mut self, capacity: usize) -> Vec<u8> {
+    fn spare_block(&mut self) -> Vec<u8> {
         let mut buffer = self
-            .spare_data
+            .spare_blocks
             .pop()
-            .unwrap_or_else(|| Vec::with_capacity(capacity));
+            .unwrap_or_else(|| Vec::with_capacity(BLOCK_SIZE));
         buffer.clear();
         buffer
     }
@@ -349,10 +363,11 @@ impl Pool {
 
     fn accept(&mut self, done: Done, out: &mut impl Write) -> io::Result<()> {
         self.in_flight -= 1;
-        self.spare_data.push(done.data);
+        self.spare_blocks.push(done.data);
+        self.spare_dictionaries.push(done.dictionary);
         self.ready.insert(done.sequence, done.compressed?);
-        while let Some(compressed) = self.ready.remove(&self.next_to_write) {
-            out.write_all(&compressed)?;
+        while let Some((compressed, len)) = self.ready.remove(&self.next_to_write) {
+            out.write_all(&compressed[..len])?;
             self.spare_out.push(compressed);
             self.next_to_write += 1;
         }
