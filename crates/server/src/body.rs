@@ -102,7 +102,7 @@ pub(crate) async fn send_file(
             ));
         }
         calls += 1;
-        if calls % 16 == 0 {
+        if calls.is_multiple_of(16) {
             call_size = (call_size * 2).min(LARGEST_CALL);
         }
         tokio::task::yield_now().await;

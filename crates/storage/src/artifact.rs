@@ -110,6 +110,57 @@ mod wire_time {
     }
 }
 
+/// The schema of Flux's `meta.Artifact`, as in its CRDs (`controller-gen` output): the
+/// five fields Flux marks required, the digest pattern, `date-time` and `int64` formats.
+#[cfg(feature = "schemars")]
+impl schemars::JsonSchema for Artifact {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Artifact".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Artifact represents the output of a Source reconciliation.",
+            "type": "object",
+            "properties": {
+                "digest": {
+                    "description": "Digest is the digest of the file in the form of '<algorithm>:<checksum>'.",
+                    "type": "string",
+                    "pattern": "^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$"
+                },
+                "lastUpdateTime": {
+                    "description": "LastUpdateTime is the timestamp corresponding to the last update of the Artifact.",
+                    "type": "string",
+                    "format": "date-time"
+                },
+                "metadata": {
+                    "description": "Metadata holds upstream information such as OCI annotations.",
+                    "type": "object",
+                    "additionalProperties": { "type": "string" }
+                },
+                "path": {
+                    "description": "Path is the relative file path of the Artifact.",
+                    "type": "string"
+                },
+                "revision": {
+                    "description": "Revision is a human-readable identifier traceable in the origin source system.",
+                    "type": "string"
+                },
+                "size": {
+                    "description": "Size is the number of bytes in the file.",
+                    "type": "integer",
+                    "format": "int64"
+                },
+                "url": {
+                    "description": "URL is the HTTP address of the Artifact as exposed by the controller managing the Source.",
+                    "type": "string"
+                }
+            },
+            "required": ["digest", "lastUpdateTime", "path", "revision", "url"]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};

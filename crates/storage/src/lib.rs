@@ -100,8 +100,3 @@ pub use crate::{
     untar::{DEFAULT_MAX_UNTAR_SIZE, EntryKind, UntarError, UntarOptions, UntarSummary, untar},
     write::is_temp_file_name,
 };
-
-/// The workspace README's usage example, compiled and run as a doctest.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;

@@ -30,6 +30,18 @@ impl ObjectKey for (&str, &str) {
     }
 }
 
+/// The metadata of a Kubernetes object: its namespace (empty if cluster-scoped) and name.
+#[cfg(feature = "k8s-openapi")]
+impl ObjectKey for k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+    fn namespace(&self) -> &str {
+        self.namespace.as_deref().unwrap_or_default()
+    }
+
+    fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or_default()
+    }
+}
+
 impl<T: ObjectKey + ?Sized> ObjectKey for &T {
     fn namespace(&self) -> &str {
         (**self).namespace()
@@ -216,6 +228,25 @@ pub(crate) fn lexical_join(root: &Path, unsafe_path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "k8s-openapi")]
+    #[test]
+    fn object_metadata_gives_the_artifact_path_its_namespace_and_name() {
+        let meta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some("podinfo".into()),
+            namespace: Some("apps".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            artifact_path("ExternalArtifact", meta.namespace(), meta.name(), "a.tar.gz").unwrap(),
+            "externalartifact/apps/podinfo/a.tar.gz"
+        );
+        let cluster_scoped = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some("global".into()),
+            ..Default::default()
+        };
+        assert_eq!(ObjectKey::namespace(&cluster_scoped), "");
+    }
 
     #[test]
     fn artifact_dir_lowercases_only_the_kind() {

@@ -1,0 +1,74 @@
+//! Build Flux artifact producers in Rust: one dependency for the whole
+//! [Flux Artifact SDK](https://github.com/fluxcd/pkg/tree/main/artifact) port.
+//!
+//! ```
+//! use flux_artifact::{config::Options, fetch::ArchiveFetcher, server::Server, storage::Storage};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let storage_dir = tempfile::tempdir()?;
+//! # let manifests = tempfile::tempdir()?;
+//! # std::fs::write(manifests.path().join("app.yaml"), "kind: ConfigMap\n")?;
+//! # let consumer = tempfile::tempdir()?;
+//! let mut options = Options {
+//!     storage_path: storage_dir.path().into(),
+//!     storage_address: "127.0.0.1:0".into(),
+//!     ..Options::default()
+//! };
+//! let server = Server::bind(&options).await?;
+//!
+//! // URLs name the port the server got.
+//! options.storage_adv_address = server.local_addr().to_string();
+//!
+//! // Produce: archive a directory into the storage.
+//! let storage = Storage::new(&options)?;
+//! let mut artifact = storage.new_artifact_for("ExternalArtifact", &("apps", "podinfo"), "latest", "podinfo.tar.gz")?;
+//! storage.archive(&mut artifact, manifests.path(), None)?;
+//!
+//! // Serve it, and consume it as Flux's kustomize-controller would.
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let serving = tokio::spawn(server.serve(async { let _ = stopped.await; }));
+//! let fetched = ArchiveFetcher::builder().build().fetch(&artifact.url, &artifact.digest, consumer.path().join("podinfo")).await?;
+//! assert_eq!(fetched.extracted.files, 1);
+//! assert_eq!(std::fs::read_to_string(consumer.path().join("podinfo/app.yaml"))?, "kind: ConfigMap\n");
+//!
+//! let _ = stop.send(());
+//! serving.await??;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The modules are the workspace's crates, re-exported like `kube` re-exports
+//! kube-client, kube-core and kube-runtime:
+//!
+//! | module | crate | what it is |
+//! |---|---|---|
+//! | [`digest`] | `flux-artifact-digest` | algorithms, `Digest`, streaming digesters and verifiers |
+//! | [`config`] | `flux-artifact-config` | `Options`: the Go SDK's flags, env vars and defaults |
+//! | [`storage`] | `flux-artifact-storage` | `Artifact` and `Storage`: archive, write, lock, verify, GC, untar |
+//! | [`server`] | `flux-artifact-server` | the HTTP server consumers download from |
+//! | [`fetch`] | `flux-artifact-fetch` | the consumer side: download, verify, extract |
+//! | `kube` (feature `kube`) | `flux-artifact-kube` | `ExternalArtifact`, Flux sources, publishing, the integrity check |
+//!
+//! # Features
+//!
+//! - `clap` (default): `clap::Args` for [`config::Options`], so a binary gets the Go
+//!   SDK's `--storage-path`, `--storage-addr`, … flags with `#[command(flatten)]`.
+//! - `kube`: the `kube` module. Like every library on `k8s-openapi`, it leaves the choice
+//!   of Kubernetes version to the final binary: enable a version feature on your own
+//!   `k8s-openapi` dependency (e.g. `features = ["v1_33"]`) or set
+//!   `K8S_OPENAPI_ENABLED_VERSION` in `.cargo/config.toml`'s `[env]`.
+#![cfg_attr(feature = "kube", doc = include_str!("flow.md"))]
+
+pub use flux_artifact_config as config;
+pub use flux_artifact_digest as digest;
+pub use flux_artifact_fetch as fetch;
+#[cfg(feature = "kube")]
+pub use flux_artifact_kube as kube;
+pub use flux_artifact_server as server;
+pub use flux_artifact_storage as storage;
+
+/// The workspace README's usage example, compiled as a doctest.
+#[cfg(all(doctest, feature = "kube"))]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

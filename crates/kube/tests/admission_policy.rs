@@ -1,0 +1,308 @@
+//! The sample `ValidatingAdmissionPolicy` in `docs/kubernetes/admission-policy.yaml`,
+//! evaluated with a CEL interpreter (kube-cel) against the requests a producer and
+//! others make. This checks the policy's logic; an API server may still differ in CEL
+//! details, which only a cluster can show.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+
+use kube_cel::{
+    KubeCelExt,
+    cel::{Context, Program, Value as Cel},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+const PRODUCER: &str = "system:serviceaccount:flux-system:podinfo-controller";
+const PREFIX: &str = "http://podinfo-controller.flux-system.svc.cluster.local./";
+
+/// The policy and its parameters, read from the docs.
+struct Policy {
+    variables: Vec<(String, String)>,
+    validations: Vec<(String, String)>,
+    params: Value,
+}
+
+fn policy() -> Policy {
+    let path = format!(
+        "{}/../../docs/kubernetes/admission-policy.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let documents: Vec<Value> = serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| Value::deserialize(d).unwrap())
+        .collect();
+    let find = |kind: &str| documents.iter().find(|d| d["kind"] == kind).unwrap().clone();
+    let policy = find("ValidatingAdmissionPolicy");
+    let binding = find("ValidatingAdmissionPolicyBinding");
+    let params = find("ConfigMap");
+    assert_eq!(binding["spec"]["policyName"], policy["metadata"]["name"]);
+    assert_eq!(binding["spec"]["paramRef"]["name"], params["metadata"]["name"]);
+    assert_eq!(
+        binding["spec"]["paramRef"]["namespace"],
+        params["metadata"]["namespace"]
+    );
+    let pairs = |list: &Value, key: &str, value: &str| -> Vec<(String, String)> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v[key].as_str().unwrap().to_owned(),
+                    v[value].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    Policy {
+        variables: pairs(&policy["spec"]["variables"], "name", "expression"),
+        validations: pairs(&policy["spec"]["validations"], "expression", "messageExpression"),
+        params,
+    }
+}
+
+/// An admission request: who, which operation, which subresource, and the objects.
+struct Request {
+    user: &'static str,
+    operation: &'static str,
+    sub_resource: &'static str,
+    object: Value,
+    old_object: Option<Value>,
+}
+
+/// A CEL context with the variables the API server binds: `object`, `oldObject`
+/// (null on create), `request` and `params`.
+fn bind(policy: &Policy, request: &Request) -> Context<'static> {
+    let mut context = Context::default().with_all();
+    context.add_variable("object", &request.object).unwrap();
+    match &request.old_object {
+        Some(old) => context.add_variable("oldObject", old).unwrap(),
+        None => context.add_variable_from_value("oldObject", Cel::Null),
+    }
+    let admission = json!({
+        "operation": request.operation,
+        "subResource": request.sub_resource,
+        "userInfo": { "username": request.user },
+    });
+    context.add_variable("request", &admission).unwrap();
+    context.add_variable("params", &policy.params).unwrap();
+    context
+}
+
+/// The messages of the validations that deny the request; empty if it is admitted.
+fn denials(policy: &Policy, request: &Request) -> Vec<String> {
+    let plain = bind(policy, request);
+    let variables: HashMap<String, Cel> = policy
+        .variables
+        .iter()
+        .map(|(name, expression)| {
+            let program = Program::compile(expression).unwrap_or_else(|e| panic!("variable {name}: {e}"));
+            let value = program
+                .execute(&plain)
+                .unwrap_or_else(|e| panic!("variable {name}: {e}"));
+            (name.clone(), value)
+        })
+        .collect();
+    let mut context = bind(policy, request);
+    context.add_variable_from_value("variables", variables);
+    let mut denied = Vec::new();
+    for (expression, message) in &policy.validations {
+        match Program::compile(expression).unwrap().execute(&context) {
+            Ok(Cel::Bool(true)) => {}
+            Ok(Cel::Bool(false)) => match Program::compile(message).unwrap().execute(&context).unwrap() {
+                Cel::String(text) => denied.push((*text).clone()),
+                other => panic!("message of {expression} is not a string: {other:?}"),
+            },
+            other => panic!("{expression} did not give a boolean: {other:?}"),
+        }
+    }
+    denied
+}
+
+/// The ExternalArtifact a publisher applies for its owner, with `status` if given.
+fn external_artifact(source_api_version: &str, source_kind: &str, status: Option<Value>) -> Value {
+    let mut object = json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "ExternalArtifact",
+        "metadata": {
+            "name": "podinfo",
+            "namespace": "apps",
+            "labels": { "app.kubernetes.io/managed-by": "podinfo-controller" },
+        },
+        "spec": {
+            "sourceRef": { "apiVersion": source_api_version, "kind": source_kind, "name": "podinfo", "namespace": "apps" },
+        },
+    });
+    if let Some(status) = status {
+        object["status"] = status;
+    }
+    object
+}
+
+fn status_with_url(url: &str) -> Value {
+    json!({
+        "artifact": {
+            "digest": "sha256:d3e26ba501117680e6cb724de21aef139df4a5aa63ac3dcafc3f1b190a6498ce",
+            "lastUpdateTime": "2026-11-24T10:00:00Z",
+            "path": "externalartifact/apps/podinfo/podinfo.tar.gz",
+            "revision": "latest@sha256:d3e26ba501117680e6cb724de21aef139df4a5aa63ac3dcafc3f1b190a6498ce",
+            "url": url,
+        },
+        "conditions": [],
+    })
+}
+
+fn own() -> Value {
+    external_artifact("example.com/v1", "PodinfoSource", None)
+}
+
+fn own_with_status(url: &str) -> Value {
+    external_artifact("example.com/v1", "PodinfoSource", Some(status_with_url(url)))
+}
+
+#[test]
+fn the_producer_may_create_its_own_external_artifact() {
+    let request = Request {
+        user: PRODUCER,
+        operation: "CREATE",
+        sub_resource: "",
+        object: own(),
+        old_object: None,
+    };
+    assert_eq!(denials(&policy(), &request), Vec::<String>::new());
+}
+
+#[test]
+fn the_producer_may_publish_a_url_under_its_prefix() {
+    let request = Request {
+        user: PRODUCER,
+        operation: "UPDATE",
+        sub_resource: "status",
+        object: own_with_status(&format!("{PREFIX}externalartifact/apps/podinfo/podinfo.tar.gz")),
+        old_object: Some(own()),
+    };
+    assert_eq!(denials(&policy(), &request), Vec::<String>::new());
+}
+
+#[test]
+fn the_producer_may_not_publish_a_url_elsewhere() {
+    let request = Request {
+        user: PRODUCER,
+        operation: "UPDATE",
+        sub_resource: "status",
+        object: own_with_status("http://evil.example.com/podinfo.tar.gz"),
+        old_object: Some(own()),
+    };
+    assert_eq!(
+        denials(&policy(), &request),
+        [format!("status.artifact.url must start with {PREFIX}")]
+    );
+}
+
+#[test]
+fn a_prefix_lookalike_host_is_not_under_the_prefix() {
+    let request = Request {
+        user: PRODUCER,
+        operation: "UPDATE",
+        sub_resource: "status",
+        object: own_with_status(
+            "http://podinfo-controller.flux-system.svc.cluster.local.evil.example.com/a.tar.gz",
+        ),
+        old_object: Some(own()),
+    };
+    assert_eq!(denials(&policy(), &request).len(), 1);
+}
+
+#[test]
+fn the_producer_may_not_write_external_artifacts_of_another_kind() {
+    let request = Request {
+        user: PRODUCER,
+        operation: "CREATE",
+        sub_resource: "",
+        object: external_artifact("source.extensions.fluxcd.io/v1beta1", "ArtifactGenerator", None),
+        old_object: None,
+    };
+    assert_eq!(
+        denials(&policy(), &request),
+        [format!(
+            "{PRODUCER} may only write ExternalArtifacts whose spec.sourceRef is a example.com/v1 PodinfoSource"
+        )]
+    );
+}
+
+#[test]
+fn nobody_else_may_create_an_external_artifact_in_the_producers_name() {
+    let request = Request {
+        user: "system:serviceaccount:apps:intruder",
+        operation: "CREATE",
+        sub_resource: "",
+        object: own(),
+        old_object: None,
+    };
+    assert_eq!(
+        denials(&policy(), &request),
+        [format!(
+            "ExternalArtifacts of a PodinfoSource may only be written by {PRODUCER}"
+        )]
+    );
+}
+
+#[test]
+fn nobody_else_may_write_the_status_of_the_producers_external_artifact() {
+    let request = Request {
+        user: "system:serviceaccount:apps:intruder",
+        operation: "UPDATE",
+        sub_resource: "status",
+        object: own_with_status("http://evil.example.com/podinfo.tar.gz"),
+        old_object: Some(own_with_status(&format!("{PREFIX}a.tar.gz"))),
+    };
+    assert_eq!(denials(&policy(), &request).len(), 1);
+}
+
+#[test]
+fn nobody_else_may_change_the_spec_of_the_producers_external_artifact() {
+    let mut changed = own();
+    changed["spec"]["sourceRef"]["name"] = json!("other");
+    let request = Request {
+        user: "kubernetes-admin",
+        operation: "UPDATE",
+        sub_resource: "",
+        object: changed,
+        old_object: Some(own()),
+    };
+    assert_eq!(denials(&policy(), &request).len(), 1);
+}
+
+#[test]
+fn others_may_annotate_the_producers_external_artifact() {
+    let mut annotated = own();
+    annotated["metadata"]["annotations"] =
+        json!({ "reconcile.fluxcd.io/requestedAt": "2026-11-24T10:00:00Z" });
+    let request = Request {
+        user: "kubernetes-admin",
+        operation: "UPDATE",
+        sub_resource: "",
+        object: annotated,
+        old_object: Some(own()),
+    };
+    assert_eq!(denials(&policy(), &request), Vec::<String>::new());
+}
+
+#[test]
+fn external_artifacts_of_other_producers_are_not_this_policys_business() {
+    let request = Request {
+        user: "system:serviceaccount:flux-system:source-watcher",
+        operation: "CREATE",
+        sub_resource: "",
+        object: external_artifact(
+            "source.extensions.fluxcd.io/v1beta1",
+            "ArtifactGenerator",
+            Some(status_with_url(
+                "http://source-watcher.flux-system.svc.cluster.local./a.tar.gz",
+            )),
+        ),
+        old_object: None,
+    };
+    assert_eq!(denials(&policy(), &request), Vec::<String>::new());
+}
