@@ -4,15 +4,21 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The object does not exist (HTTP 404).
-    #[error("{} not found", describe(kind, namespace, name))]
+    /// The API server answered 404: for a read, the object does not exist; for a write
+    /// or a list, its namespace or resource type (the CRD) does not; `message` says
+    /// which.
+    #[error("cannot {action} {}: not found: {message}", describe(kind, namespace, name))]
     NotFound {
+        /// What was being done.
+        action: &'static str,
         /// Kind of the object.
         kind: String,
         /// Its namespace.
         namespace: String,
         /// Its name.
         name: String,
+        /// The API server's message.
+        message: String,
     },
     /// The caller's service account may not do this (HTTP 403): its RBAC lacks a verb
     /// (see `docs/kubernetes.md` for what a producer needs), or an admission policy
@@ -107,13 +113,26 @@ pub enum Error {
     /// shut down).
     #[error("the integrity check task failed: {0}")]
     VerifyTask(#[source] tokio::task::JoinError),
+    /// A value that ends up as a label (key or value) is not a valid one; nothing was
+    /// sent.
+    #[error("invalid {what} {value:?}: {reason}")]
+    InvalidLabel {
+        /// Which value: the field manager, the generated-by label, an extra label.
+        what: &'static str,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A storage operation failed.
     #[error(transparent)]
     Storage(#[from] flux_artifact_storage::Error),
 }
 
 impl Error {
-    /// Whether the error means the object does not exist.
+    /// Whether the API server answered 404 ([`Error::NotFound`]): for
+    /// [`source_artifact`](crate::source_artifact), the source does not exist (requeue
+    /// and wait for it); for writes and lists, the namespace or the CRD is missing.
     #[must_use]
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })
@@ -148,9 +167,11 @@ impl Target<'_> {
         );
         match &error {
             kube::Error::Api(status) if status.code == 404 => Error::NotFound {
+                action,
                 kind,
                 namespace,
                 name,
+                message: status.message.clone(),
             },
             kube::Error::Api(status) if status.code == 403 => Error::Forbidden {
                 action,

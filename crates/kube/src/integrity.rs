@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use flux_artifact_storage::{Artifact, DigestMismatch, Storage};
+use flux_artifact_storage::{Artifact, DigestMismatch, Storage, artifact_dir, artifact_path};
 use kube::{Api, Client, api::ListParams};
 
 use crate::{Error, ExternalArtifact, error::Target};
@@ -17,6 +17,7 @@ const PAGE_SIZE: u32 = 500;
 pub struct VerifyOptions {
     label_selector: String,
     namespace: Option<String>,
+    artifact_kind: String,
     remove_corrupt: bool,
 }
 
@@ -28,20 +29,38 @@ impl VerifyOptions {
         VerifyOptions {
             label_selector: label_selector.into(),
             namespace: None,
+            artifact_kind: "ExternalArtifact".to_owned(),
             remove_corrupt: false,
         }
     }
 
     /// Checks only the ExternalArtifacts of one namespace (for a namespace-scoped
-    /// controller, whose RBAC cannot list cluster-wide).
+    /// controller, whose RBAC cannot list cluster-wide). An empty namespace means all
+    /// of them, as in Kubernetes.
     #[must_use]
     pub fn in_namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.namespace = Some(namespace.into());
+        let namespace = namespace.into();
+        self.namespace = (!namespace.is_empty()).then_some(namespace);
         self
     }
 
-    /// Whether to remove files whose digest does not match, so that their owners see a
-    /// missing artifact and rebuild it (default `false`).
+    /// The kind the producer stores artifacts under, i.e. the `kind` it passes to
+    /// [`Storage::new_artifact_for`](flux_artifact_storage::Storage::new_artifact_for)
+    /// (default `ExternalArtifact`, as source-watcher does). An object is checked only if
+    /// its artifact's path is in the directory that kind gives the object
+    /// (`externalartifact/<namespace>/<name>/<file>`), so that whoever can create an
+    /// ExternalArtifact with the producer's label cannot make the check read, or remove,
+    /// another object's file.
+    #[must_use]
+    pub fn artifact_kind(mut self, kind: impl Into<String>) -> Self {
+        self.artifact_kind = kind.into();
+        self
+    }
+
+    /// Whether to remove files whose digest does not match (default `false`). The
+    /// report lists them: requeue their owners so that they rebuild, since until then
+    /// the ExternalArtifact still advertises the removed file and consumers get a 404
+    /// (which Flux's consumers retry).
     #[must_use]
     pub fn remove_corrupt(mut self, remove: bool) -> Self {
         self.remove_corrupt = remove;
@@ -66,8 +85,14 @@ pub enum Outcome {
         /// What happened to the file.
         removal: Removal,
     },
-    /// The artifact could not be checked: no or unparsable digest, a path outside the
-    /// layout, or a read error. The error says which.
+    /// The artifact's path is not in the object's own directory of the storage layout,
+    /// so its file was neither read nor removed: another object's file, or a forgery.
+    OutsideLayout {
+        /// The directory the object's artifacts belong in.
+        expected_dir: String,
+    },
+    /// The artifact could not be checked: no or unparsable digest, a name that cannot
+    /// be a path, or a read error. The error says which.
     Unverifiable(flux_artifact_storage::Error),
 }
 
@@ -132,10 +157,11 @@ impl IntegrityReport {
         self.filter(|o| matches!(o, Outcome::Mismatched { .. })).count()
     }
 
-    /// How many artifacts could not be checked.
+    /// How many artifacts could not be checked, including those outside the layout.
     #[must_use]
     pub fn unverifiable(&self) -> usize {
-        self.filter(|o| matches!(o, Outcome::Unverifiable(_))).count()
+        self.filter(|o| matches!(o, Outcome::Unverifiable(_) | Outcome::OutsideLayout { .. }))
+            .count()
     }
 
     /// Whether every published artifact was verified.
@@ -194,11 +220,11 @@ pub async fn verify_stored_artifacts(
 ) -> Result<IntegrityReport, Error> {
     let objects = list_all(client, options).await?;
     let storage = storage.clone();
-    let remove_corrupt = options.remove_corrupt;
+    let options = options.clone();
     let report = tokio::task::spawn_blocking(move || IntegrityReport {
         checks: objects
             .into_iter()
-            .map(|object| check(&storage, object, remove_corrupt))
+            .map(|object| check(&storage, object, &options))
             .collect(),
     })
     .await
@@ -231,28 +257,19 @@ async fn list_all(client: &Client, options: &VerifyOptions) -> Result<Vec<Extern
     }
 }
 
-fn check(storage: &Storage, object: ExternalArtifact, remove_corrupt: bool) -> ArtifactCheck {
+fn check(storage: &Storage, object: ExternalArtifact, options: &VerifyOptions) -> ArtifactCheck {
     let namespace = object.metadata.namespace.unwrap_or_default();
     let name = object.metadata.name.unwrap_or_default();
     let artifact = object.status.and_then(|s| s.artifact);
     let outcome = match &artifact {
         None => Outcome::NoArtifact,
-        Some(artifact) => match storage.verify_artifact(artifact) {
-            Ok(()) => Outcome::Verified,
-            Err(flux_artifact_storage::Error::NotFound { .. }) => Outcome::Missing,
-            Err(flux_artifact_storage::Error::DigestMismatch(mismatch)) => {
-                let removal = if !remove_corrupt {
-                    Removal::Kept
-                } else {
-                    match storage.remove(artifact) {
-                        Ok(()) => Removal::Removed,
-                        Err(e) => Removal::Failed(e),
-                    }
-                };
-                tracing::warn!(%namespace, %name, %mismatch, ?removal, "stored artifact is corrupt");
-                Outcome::Mismatched { mismatch, removal }
-            }
+        Some(artifact) => match in_layout(&options.artifact_kind, &namespace, &name, &artifact.path) {
             Err(e) => Outcome::Unverifiable(e),
+            Ok(Some(expected_dir)) => {
+                tracing::warn!(%namespace, %name, path = %artifact.path, %expected_dir, "artifact path outside the object's directory");
+                Outcome::OutsideLayout { expected_dir }
+            }
+            Ok(None) => verify(storage, artifact, options.remove_corrupt, &namespace, &name),
         },
     };
     ArtifactCheck {
@@ -260,5 +277,47 @@ fn check(storage: &Storage, object: ExternalArtifact, remove_corrupt: bool) -> A
         name,
         artifact,
         outcome,
+    }
+}
+
+/// `None` if `path` names a file directly in the object's directory, else that
+/// directory.
+fn in_layout(
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    path: &str,
+) -> Result<Option<String>, flux_artifact_storage::Error> {
+    let dir = artifact_dir(kind, namespace, name)?;
+    let file = path.strip_prefix(&dir).and_then(|rest| rest.strip_prefix('/'));
+    // artifact_path refuses a file name that is not one plain path component.
+    let inside =
+        file.is_some_and(|file| !file.is_empty() && artifact_path(kind, namespace, name, file).is_ok());
+    Ok((!inside).then_some(dir))
+}
+
+fn verify(
+    storage: &Storage,
+    artifact: &Artifact,
+    remove_corrupt: bool,
+    namespace: &str,
+    name: &str,
+) -> Outcome {
+    match storage.verify_artifact(artifact) {
+        Ok(()) => Outcome::Verified,
+        Err(flux_artifact_storage::Error::NotFound { .. }) => Outcome::Missing,
+        Err(flux_artifact_storage::Error::DigestMismatch(mismatch)) => {
+            let removal = if !remove_corrupt {
+                Removal::Kept
+            } else {
+                match storage.remove(artifact) {
+                    Ok(()) => Removal::Removed,
+                    Err(e) => Removal::Failed(e),
+                }
+            };
+            tracing::warn!(%namespace, %name, %mismatch, ?removal, "stored artifact is corrupt");
+            Outcome::Mismatched { mismatch, removal }
+        }
+        Err(e) => Outcome::Unverifiable(e),
     }
 }

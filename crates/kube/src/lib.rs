@@ -59,6 +59,7 @@ pub mod conditions;
 mod error;
 mod external_artifact;
 mod integrity;
+mod labels;
 mod publish;
 mod sources;
 

@@ -13,8 +13,9 @@ use serde_json::json;
 
 use crate::{
     Error, ExternalArtifact,
-    conditions::{self, ConditionStatus, READY, reason},
+    conditions::{self, ConditionStatus, READY, RECONCILING, STALLED, reason},
     error::Target,
+    labels::{check_label_key, check_label_value},
 };
 
 /// The label every published object carries, with the field manager as its value: the
@@ -43,7 +44,14 @@ pub const DEFAULT_GENERATED_BY_LABEL: &str = "source.extensions.fluxcd.io/genera
 /// The second request is skipped when the object already carries the same artifact and
 /// the same `Ready` condition, so re-applying an unchanged artifact writes no status and
 /// wakes no consumer. "Same artifact" compares every field but `lastUpdateTime`: a
-/// rebuild that gave the same file keeps the time it was first published.
+/// rebuild that gave the same file keeps the time it was first published. A success
+/// also removes `Stalled` and `Reconciling`, as Flux's controllers do. The status apply
+/// carries the `resourceVersion` the first request returned, so a status changed by
+/// someone else in between fails with [`Error::Conflict`] instead of being overwritten:
+/// requeue and apply again.
+///
+/// The field manager becomes a label value, so it must be one (at most 63 letters,
+/// digits, `-`, `_`, `.`): `apply` refuses anything else before sending a request.
 ///
 /// ```no_run
 /// # async fn example(client: kube::Client, owner: flux_artifact_kube::ExternalArtifact, artifact: flux_artifact_storage::Artifact) -> Result<(), flux_artifact_kube::Error> {
@@ -142,10 +150,16 @@ impl Publisher {
     ///
     /// # Errors
     ///
-    /// [`Error::IncompleteOwner`] before any request if the owner lacks a name,
-    /// namespace or UID; [`Error::Conflict`] (409) if another manager owns the fields
-    /// and forcing is off; [`Error::Invalid`] (422) if the API server refuses the object
-    /// (e.g. a digest that does not match the CRD's pattern); [`Error::Api`] otherwise.
+    /// Before any request: [`Error::InvalidLabel`] if the field manager, the
+    /// generated-by key or an extra label key cannot be a label, and
+    /// [`Error::IncompleteOwner`] if the owner lacks a name, namespace or UID. Then:
+    /// [`Error::Conflict`] (409) if another manager owns the fields and forcing is off,
+    /// or the status changed since the object was applied; [`Error::Invalid`] (422) if
+    /// the API server refuses the object (e.g. a digest that does not match the CRD's
+    /// pattern); [`Error::Forbidden`] (403) for missing RBAC or an admission policy;
+    /// [`Error::NotFound`] (404) if the namespace or the ExternalArtifact CRD does not
+    /// exist, or the object was deleted between the two requests; [`Error::Api`]
+    /// otherwise.
     pub async fn apply<K>(&self, owner: &K, name: &str, artifact: &Artifact) -> Result<Published, Error>
     where
         K: Resource<DynamicType = ()>,
@@ -169,6 +183,7 @@ impl Publisher {
     where
         K: Resource<DynamicType = ()>,
     {
+        self.check_labels(extra)?;
         let owner_ref = owner_reference(owner)?;
         let namespace = owner
             .namespace()
@@ -195,7 +210,7 @@ impl Publisher {
         let current = object.status.clone().unwrap_or_default();
         let mut conditions = current.conditions.clone().unwrap_or_default();
         let message = format!("stored artifact for revision '{}'", artifact.revision);
-        let conditions_changed = conditions::set(
+        let ready_changed = conditions::set(
             &mut conditions,
             READY,
             ConditionStatus::True,
@@ -203,6 +218,10 @@ impl Publisher {
             message,
             generation,
         );
+        // A success ends any earlier stall or reconciliation in progress, as in Flux.
+        let stalled_removed = conditions::remove(&mut conditions, STALLED);
+        let reconciling_removed = conditions::remove(&mut conditions, RECONCILING);
+        let conditions_changed = ready_changed || stalled_removed || reconciling_removed;
         let artifact_changed = current
             .artifact
             .as_ref()
@@ -223,7 +242,13 @@ impl Publisher {
             .patch_status(
                 name,
                 &params,
-                &Patch::Apply(status_patch(name, &namespace, artifact, &conditions)),
+                &Patch::Apply(status_patch(
+                    name,
+                    &namespace,
+                    object.metadata.resource_version.as_deref(),
+                    artifact,
+                    &conditions,
+                )),
             )
             .await
             .map_err(|e| target.error("apply status of", e))?;
@@ -232,6 +257,25 @@ impl Publisher {
             object,
             status_updated: true,
         })
+    }
+
+    /// Checks what becomes a label, so that a mistake is reported before any request.
+    fn check_labels(&self, extra: &ExtraMetadata) -> Result<(), Error> {
+        const FIELD_MANAGER: &str = "field manager (the managed-by label's value)";
+        if self.field_manager.is_empty() {
+            return Err(Error::InvalidLabel {
+                what: FIELD_MANAGER,
+                value: String::new(),
+                reason: "must not be empty",
+            });
+        }
+        check_label_value(FIELD_MANAGER, &self.field_manager)?;
+        check_label_key("generated-by label", &self.generated_by_label)?;
+        for (key, value) in &extra.labels {
+            check_label_key("extra label", key)?;
+            check_label_value("extra label value", value)?;
+        }
+        Ok(())
     }
 
     fn object_patch(
@@ -315,16 +359,24 @@ fn same_artifact(published: &Artifact, new: &Artifact) -> bool {
         && published.metadata == new.metadata
 }
 
+/// The status apply. The conditions are one atomic list in Flux's CRD, computed from the
+/// object as it was at `resource_version`: sending that version makes the write fail
+/// with a conflict, rather than drop a change made in between.
 fn status_patch(
     name: &str,
     namespace: &str,
+    resource_version: Option<&str>,
     artifact: &Artifact,
     conditions: &[Condition],
 ) -> serde_json::Value {
+    let mut metadata = json!({ "name": name, "namespace": namespace });
+    if let Some(version) = resource_version {
+        metadata["resourceVersion"] = json!(version);
+    }
     json!({
         "apiVersion": "source.toolkit.fluxcd.io/v1",
         "kind": "ExternalArtifact",
-        "metadata": { "name": name, "namespace": namespace },
+        "metadata": metadata,
         "status": { "artifact": artifact, "conditions": conditions },
     })
 }

@@ -306,3 +306,70 @@ fn external_artifacts_of_other_producers_are_not_this_policys_business() {
     };
     assert_eq!(denials(&policy(), &request), Vec::<String>::new());
 }
+
+#[test]
+fn nobody_else_may_move_the_producers_object_out_of_its_name() {
+    let request = Request {
+        user: "system:serviceaccount:apps:intruder",
+        operation: "UPDATE",
+        sub_resource: "",
+        object: external_artifact("example.com/v1", "SomethingElse", None),
+        old_object: Some(own()),
+    };
+    assert_eq!(
+        denials(&policy(), &request),
+        [format!(
+            "ExternalArtifacts of a PodinfoSource may only be written by {PRODUCER}"
+        )]
+    );
+}
+
+#[test]
+fn the_producer_may_not_take_over_another_producers_object() {
+    let theirs = external_artifact("source.extensions.fluxcd.io/v1beta1", "ArtifactGenerator", None);
+    let request = Request {
+        user: PRODUCER,
+        operation: "UPDATE",
+        sub_resource: "",
+        object: own(),
+        old_object: Some(theirs),
+    };
+    assert_eq!(denials(&policy(), &request).len(), 1);
+}
+
+#[test]
+fn the_producer_may_update_its_object_while_the_status_has_an_old_url() {
+    // After a change of URL prefix, the object apply still carries the old status; the
+    // status apply right after it brings the new URL.
+    let old_url = own_with_status("http://old-name.flux-system.svc.cluster.local./a.tar.gz");
+    let request = Request {
+        user: PRODUCER,
+        operation: "UPDATE",
+        sub_resource: "",
+        object: old_url.clone(),
+        old_object: Some(old_url),
+    };
+    assert_eq!(denials(&policy(), &request), Vec::<String>::new());
+}
+
+#[test]
+fn an_object_without_a_spec_is_judged_not_failed() {
+    let mut bare = own();
+    bare.as_object_mut().unwrap().remove("spec");
+    let by_others = Request {
+        user: "kubernetes-admin",
+        operation: "CREATE",
+        sub_resource: "",
+        object: bare.clone(),
+        old_object: None,
+    };
+    assert_eq!(denials(&policy(), &by_others), Vec::<String>::new());
+    let by_producer = Request {
+        user: PRODUCER,
+        operation: "CREATE",
+        sub_resource: "",
+        object: bare,
+        old_object: None,
+    };
+    assert_eq!(denials(&policy(), &by_producer).len(), 1);
+}

@@ -220,10 +220,21 @@ async fn a_forbidden_list_is_an_error_and_touches_no_file() {
     );
 }
 
+/// Runs the check over `items` (one page) with `options`.
+async fn check(
+    storage: &Storage,
+    items: Vec<Value>,
+    options: VerifyOptions,
+) -> flux_artifact_kube::IntegrityReport {
+    let (client, server) = scripted_client(vec![Exchange::get(LIST_URI).ok(list(items, ""))]);
+    let result = verify_stored_artifacts(&client, storage, &options).await;
+    finish(client, server).await;
+    result.unwrap()
+}
+
 #[tokio::test]
-async fn a_path_escaping_the_storage_is_checked_inside_it_and_never_removed_outside() {
+async fn a_path_escaping_the_storage_is_outside_the_layout_and_never_touched() {
     let fixture = storage();
-    let storage = &fixture.storage;
     let outside = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(outside.path(), b"not an artifact").unwrap();
     let hostile = Artifact {
@@ -233,13 +244,130 @@ async fn a_path_escaping_the_storage_is_checked_inside_it_and_never_removed_outs
             .to_string(),
         ..Artifact::default()
     };
+    let report = check(
+        &fixture.storage,
+        vec![object("x", Some(&hostile))],
+        VerifyOptions::new(SELECTOR).remove_corrupt(true),
+    )
+    .await;
+
+    match outcome_of(&report, "x") {
+        Outcome::OutsideLayout { expected_dir } => assert_eq!(expected_dir, "externalartifact/apps/x"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(report.unverifiable(), 1);
+    assert_eq!(std::fs::read(outside.path()).unwrap(), b"not an artifact");
+}
+
+#[tokio::test]
+async fn a_forged_object_pointing_at_another_objects_file_cannot_get_it_removed() {
+    let fixture = storage();
+    let storage = &fixture.storage;
+    let victim = store(storage, "victim", b"good content");
+    // Same label, the victim's path, a digest that does not match.
+    let mut forged = victim.clone();
+    forged.digest = flux_artifact_digest::Algorithm::Sha256
+        .digest_bytes(b"other")
+        .to_string();
+    let report = check(
+        storage,
+        vec![object("forged", Some(&forged))],
+        VerifyOptions::new(SELECTOR).remove_corrupt(true),
+    )
+    .await;
+
+    assert!(matches!(
+        outcome_of(&report, "forged"),
+        Outcome::OutsideLayout { .. }
+    ));
+    storage.verify_artifact(&victim).unwrap();
+}
+
+#[tokio::test]
+async fn a_path_in_a_subdirectory_of_the_objects_directory_is_outside_the_layout() {
+    let fixture = storage();
+    let mut nested = store(&fixture.storage, "a", b"a");
+    nested.path = "externalartifact/apps/a/sub/a.tar.gz".into();
+    let report = check(
+        &fixture.storage,
+        vec![object("a", Some(&nested))],
+        VerifyOptions::new(SELECTOR),
+    )
+    .await;
+
+    assert!(matches!(outcome_of(&report, "a"), Outcome::OutsideLayout { .. }));
+}
+
+#[tokio::test]
+async fn the_layout_follows_the_configured_artifact_kind() {
+    let fixture = storage();
+    let storage = &fixture.storage;
+    let mut artifact = storage
+        .new_artifact_for("PodinfoSource", &("apps", "a"), "v1", "a.tar.gz")
+        .unwrap();
+    storage.copy(&mut artifact, &b"a"[..]).unwrap();
+    let items = vec![object("a", Some(&artifact))];
+    let default_kind = check(storage, items.clone(), VerifyOptions::new(SELECTOR)).await;
+    let own_kind = check(
+        storage,
+        items,
+        VerifyOptions::new(SELECTOR).artifact_kind("PodinfoSource"),
+    )
+    .await;
+
+    assert!(matches!(
+        outcome_of(&default_kind, "a"),
+        Outcome::OutsideLayout { .. }
+    ));
+    assert!(matches!(outcome_of(&own_kind, "a"), Outcome::Verified));
+}
+
+#[tokio::test]
+async fn an_unparsable_digest_is_unverifiable() {
+    let fixture = storage();
+    let mut artifact = store(&fixture.storage, "a", b"a");
+    artifact.digest = "sha256:NOTHEX".into();
+    let report = check(
+        &fixture.storage,
+        vec![object("a", Some(&artifact))],
+        VerifyOptions::new(SELECTOR),
+    )
+    .await;
+
+    assert!(matches!(
+        outcome_of(&report, "a"),
+        Outcome::Unverifiable(flux_artifact_storage::Error::InvalidDigest { .. })
+    ));
+}
+
+#[tokio::test]
+async fn an_expired_continue_token_is_an_error() {
+    let fixture = storage();
+    let token = "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MTAwMH0";
     let (client, server) = scripted_client(vec![
-        Exchange::get(LIST_URI).ok(list(vec![object("x", Some(&hostile))], "")),
+        Exchange::get(LIST_URI).ok(list(vec![], token)),
+        Exchange::get(&format!("{LIST_URI}&continue={token}")).fail(
+            410,
+            "Expired",
+            "The provided continue parameter is too old to display a consistent list result.",
+        ),
     ]);
-    let options = VerifyOptions::new(SELECTOR).remove_corrupt(true);
-    let result = verify_stored_artifacts(&client, storage, &options).await;
+    let result = verify_stored_artifacts(&client, &fixture.storage, &VerifyOptions::new(SELECTOR)).await;
     finish(client, server).await;
 
-    assert!(matches!(outcome_of(&result.unwrap(), "x"), Outcome::Missing));
-    assert_eq!(std::fs::read(outside.path()).unwrap(), b"not an artifact");
+    let error = result.unwrap_err();
+    assert!(matches!(&error, Error::Api { action: "list", .. }), "{error:?}");
+    assert!(error.to_string().contains("too old"), "{error}");
+}
+
+#[tokio::test]
+async fn an_empty_namespace_checks_all_namespaces() {
+    let fixture = storage();
+    let report = check(
+        &fixture.storage,
+        vec![],
+        VerifyOptions::new(SELECTOR).in_namespace(""),
+    )
+    .await;
+    assert!(report.checks.is_empty());
 }

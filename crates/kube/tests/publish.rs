@@ -89,11 +89,12 @@ fn ready(message: &str, generation: i64, status: &str, reason: &str, since: &str
     })
 }
 
+/// The status apply, conditional on the resource version `stored_object` has.
 fn status_apply(artifact: Value, conditions: Value) -> Value {
     json!({
         "apiVersion": "source.toolkit.fluxcd.io/v1",
         "kind": "ExternalArtifact",
-        "metadata": { "name": "podinfo", "namespace": "apps" },
+        "metadata": { "name": "podinfo", "namespace": "apps", "resourceVersion": "48213" },
         "status": { "artifact": artifact, "conditions": conditions },
     })
 }
@@ -136,40 +137,61 @@ fn published(digest: &str, last_update: &str, generation: i64, since: &str) -> V
     })
 }
 
+/// `lastUpdateTime` of the artifact the tests publish.
+const T0: &str = "2026-11-24T10:00:00Z";
+
+/// The `Ready` condition of a publication of `digest`.
+fn succeeded(digest: &str, generation: i64, since: &str) -> Value {
+    ready(&revision_message(digest), generation, "True", "Succeeded", since)
+}
+
+/// Another condition, `True` since before the tests' publications.
+fn condition(type_: &str, reason: &str) -> Value {
+    json!({ "type": type_, "status": "True", "reason": reason, "message": "no such path", "lastTransitionTime": "2026-11-24T09:30:00Z" })
+}
+
+/// A publication that writes the status: the object apply answered with `stored`, then
+/// the status apply expected with `artifact` and `conditions` (a transition time within a
+/// minute of now written as `NOW`) and answered by `answer`.
+fn object_then_status(
+    stored: Value,
+    artifact: Value,
+    conditions: Value,
+    answer: impl FnOnce(Exchange) -> Exchange,
+) -> Vec<Exchange> {
+    vec![
+        Exchange::apply(OBJECT_URI, object_apply()).ok(stored),
+        answer(Exchange::apply(STATUS_URI, status_apply(artifact, conditions)).normalize(now_as_placeholder)),
+    ]
+}
+
 #[tokio::test]
 async fn a_new_artifact_applies_the_object_then_its_status() {
-    let published_status = published(DIGEST, "2026-11-24T10:00:00Z", 1, "2026-11-24T10:00:01Z");
-    let result = apply(
-        vec![
-            Exchange::apply(OBJECT_URI, object_apply()).ok(stored_object(1, None)),
-            Exchange::apply(
-                STATUS_URI,
-                status_apply(
-                    artifact_json(DIGEST, "2026-11-24T10:00:00Z"),
-                    json!([ready(&revision_message(DIGEST), 1, "True", "Succeeded", "NOW")]),
-                ),
-            )
-            .normalize(now_as_placeholder)
-            .ok(stored_object(1, Some(published_status.clone()))),
-        ],
-        &owner(),
-        &artifact(DIGEST, "2026-11-24T10:00:00Z"),
-    )
-    .await;
+    let script = object_then_status(
+        stored_object(1, None),
+        artifact_json(DIGEST, T0),
+        json!([succeeded(DIGEST, 1, "NOW")]),
+        |e| {
+            e.ok(stored_object(
+                1,
+                Some(published(DIGEST, T0, 1, "2026-11-24T10:00:01Z")),
+            ))
+        },
+    );
+    let result = apply(script, &owner(), &artifact(DIGEST, T0)).await;
 
     let published = result.unwrap();
     assert!(published.status_updated);
-    let status = published.object.status.unwrap();
-    assert_eq!(status.artifact.unwrap().digest, DIGEST);
+    assert_eq!(published.object.status.unwrap().artifact.unwrap().digest, DIGEST);
 }
 
 #[tokio::test]
 async fn reapplying_the_same_artifact_sends_no_status() {
-    let status = published(DIGEST, "2026-11-24T10:00:00Z", 1, "2026-11-24T10:00:01Z");
+    let status = published(DIGEST, T0, 1, "2026-11-24T10:00:01Z");
     let result = apply(
         vec![Exchange::apply(OBJECT_URI, object_apply()).ok(stored_object(1, Some(status)))],
         &owner(),
-        &artifact(DIGEST, "2026-11-24T10:00:00Z"),
+        &artifact(DIGEST, T0),
     )
     .await;
 
@@ -178,7 +200,7 @@ async fn reapplying_the_same_artifact_sends_no_status() {
 
 #[tokio::test]
 async fn a_rebuild_with_the_same_content_keeps_the_published_status_and_time() {
-    let status = published(DIGEST, "2026-11-24T10:00:00Z", 1, "2026-11-24T10:00:01Z");
+    let status = published(DIGEST, T0, 1, "2026-11-24T10:00:01Z");
     let script = vec![Exchange::apply(OBJECT_URI, object_apply()).ok(stored_object(1, Some(status)))];
     // Archived again an hour later: same file, new lastUpdateTime.
     let result = apply(script, &owner(), &artifact(DIGEST, "2026-11-24T11:00:00Z")).await;
@@ -186,66 +208,40 @@ async fn a_rebuild_with_the_same_content_keeps_the_published_status_and_time() {
     let published = result.unwrap();
     assert!(!published.status_updated);
     let kept = published.object.status.unwrap().artifact.unwrap();
-    assert_eq!(
-        serde_json::to_value(kept).unwrap()["lastUpdateTime"],
-        "2026-11-24T10:00:00Z"
-    );
+    assert_eq!(serde_json::to_value(kept).unwrap()["lastUpdateTime"], T0);
 }
 
 #[tokio::test]
 async fn a_new_revision_updates_the_status_but_keeps_the_ready_transition_time() {
-    let status = published(OTHER_DIGEST, "2026-11-24T09:00:00Z", 1, "2026-11-24T09:00:01Z");
-    let result = apply(
-        vec![
-            Exchange::apply(OBJECT_URI, object_apply()).ok(stored_object(1, Some(status))),
-            Exchange::apply(
-                STATUS_URI,
-                status_apply(
-                    artifact_json(DIGEST, "2026-11-24T10:00:00Z"),
-                    // Ready was True and stays True: the transition time is the old one.
-                    json!([ready(
-                        &revision_message(DIGEST),
-                        1,
-                        "True",
-                        "Succeeded",
-                        "2026-11-24T09:00:01Z"
-                    )]),
-                ),
-            )
-            .ok(stored_object(1, None)),
-        ],
-        &owner(),
-        &artifact(DIGEST, "2026-11-24T10:00:00Z"),
-    )
-    .await;
+    let before = published(OTHER_DIGEST, "2026-11-24T09:00:00Z", 1, "2026-11-24T09:00:01Z");
+    // Ready was True and stays True: the transition time is the old one.
+    let script = object_then_status(
+        stored_object(1, Some(before)),
+        artifact_json(DIGEST, T0),
+        json!([succeeded(DIGEST, 1, "2026-11-24T09:00:01Z")]),
+        |e| e.ok(stored_object(1, None)),
+    );
+    let result = apply(script, &owner(), &artifact(DIGEST, T0)).await;
 
     assert!(result.unwrap().status_updated);
 }
 
 #[tokio::test]
-async fn recovering_from_a_failure_moves_the_transition_time_and_keeps_other_conditions() {
-    let status = json!({
-        "artifact": artifact_json(DIGEST, "2026-11-24T10:00:00Z"),
+async fn recovering_from_a_failure_moves_the_transition_time_and_ends_the_stall() {
+    let before = json!({
+        "artifact": artifact_json(DIGEST, T0),
         "conditions": [
             ready("build failed: no such path", 3, "False", "BuildFailed", "2026-11-24T09:30:00Z"),
-            { "type": "Stalled", "status": "True", "reason": "BuildFailed", "message": "no such path", "lastTransitionTime": "2026-11-24T09:30:00Z" },
+            condition("Stalled", "BuildFailed"),
         ],
     });
-    let result = apply(vec![
-        Exchange::apply(OBJECT_URI, object_apply()).ok(stored_object(4, Some(status))),
-        Exchange::apply(
-            STATUS_URI,
-            status_apply(
-                artifact_json(DIGEST, "2026-11-24T10:00:00Z"),
-                json!([
-                    ready(&revision_message(DIGEST), 4, "True", "Succeeded", "NOW"),
-                    { "type": "Stalled", "status": "True", "reason": "BuildFailed", "message": "no such path", "lastTransitionTime": "2026-11-24T09:30:00Z" },
-                ]),
-            ),
-        )
-        .normalize(now_as_placeholder)
-        .ok(stored_object(4, None)),
-    ], &owner(), &artifact(DIGEST, "2026-11-24T10:00:00Z")).await;
+    let script = object_then_status(
+        stored_object(4, Some(before)),
+        artifact_json(DIGEST, T0),
+        json!([succeeded(DIGEST, 4, "NOW")]),
+        |e| e.ok(stored_object(4, None)),
+    );
+    let result = apply(script, &owner(), &artifact(DIGEST, T0)).await;
 
     assert!(result.unwrap().status_updated);
 }
@@ -259,7 +255,7 @@ async fn extra_metadata_and_a_custom_generated_by_label_are_applied_and_reserved
         "team": "platform",
     });
     expected["metadata"]["annotations"] = json!({ "example.com/note": "built by CI" });
-    let status = published(DIGEST, "2026-11-24T10:00:00Z", 1, "2026-11-24T10:00:01Z");
+    let status = published(DIGEST, T0, 1, "2026-11-24T10:00:01Z");
     let (client, server) = scripted_client(vec![
         Exchange::apply(OBJECT_URI, expected).ok(stored_object(1, Some(status))),
     ]);
@@ -275,12 +271,7 @@ async fn extra_metadata_and_a_custom_generated_by_label_are_applied_and_reserved
         annotations: [("example.com/note".to_owned(), "built by CI".to_owned())].into(),
     };
     let result = publisher
-        .apply_with_metadata(
-            &owner(),
-            "podinfo",
-            &artifact(DIGEST, "2026-11-24T10:00:00Z"),
-            &extra,
-        )
+        .apply_with_metadata(&owner(), "podinfo", &artifact(DIGEST, T0), &extra)
         .await;
     finish((client, publisher), server).await;
 
@@ -289,7 +280,7 @@ async fn extra_metadata_and_a_custom_generated_by_label_are_applied_and_reserved
 
 #[tokio::test]
 async fn the_one_call_form_applies_like_a_default_publisher() {
-    let status = published(DIGEST, "2026-11-24T10:00:00Z", 1, "2026-11-24T10:00:01Z");
+    let status = published(DIGEST, T0, 1, "2026-11-24T10:00:01Z");
     let (client, server) = scripted_client(vec![
         Exchange::apply(OBJECT_URI, object_apply()).ok(stored_object(1, Some(status))),
     ]);
@@ -298,7 +289,7 @@ async fn the_one_call_form_applies_like_a_default_publisher() {
         "podinfo-controller",
         &owner(),
         "podinfo",
-        &artifact(DIGEST, "2026-11-24T10:00:00Z"),
+        &artifact(DIGEST, T0),
     )
     .await;
     finish(client, server).await;
@@ -314,9 +305,7 @@ async fn a_conflict_without_force_is_a_conflict_error() {
         Exchange::apply(uri, object_apply()).fail(409, "Conflict", message),
     ]);
     let publisher = Publisher::new(client.clone(), "podinfo-controller").with_force(false);
-    let result = publisher
-        .apply(&owner(), "podinfo", &artifact(DIGEST, "2026-11-24T10:00:00Z"))
-        .await;
+    let result = publisher.apply(&owner(), "podinfo", &artifact(DIGEST, T0)).await;
     finish((client, publisher), server).await;
 
     let error = result.unwrap_err();
@@ -334,31 +323,21 @@ async fn a_conflict_without_force_is_a_conflict_error() {
 #[tokio::test]
 async fn a_status_refused_by_the_schema_is_an_invalid_error() {
     let message = "ExternalArtifact.source.toolkit.fluxcd.io \"podinfo\" is invalid: status.artifact.digest: Invalid value: \"sha256:ZZ\": status.artifact.digest in body should match '^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$'";
-    let mut bad = artifact_json("sha256:ZZ", "2026-11-24T10:00:00Z");
+    let mut bad = artifact_json("sha256:ZZ", T0);
     bad["revision"] = json!("v1");
-    let result = apply(
-        vec![
-            Exchange::apply(OBJECT_URI, object_apply()).ok(stored_object(1, None)),
-            Exchange::apply(
-                STATUS_URI,
-                status_apply(
-                    bad.clone(),
-                    json!([ready(
-                        "stored artifact for revision 'v1'",
-                        1,
-                        "True",
-                        "Succeeded",
-                        "NOW"
-                    )]),
-                ),
-            )
-            .normalize(now_as_placeholder)
-            .fail(422, "Invalid", message),
-        ],
-        &owner(),
-        &serde_json::from_value(bad).unwrap(),
-    )
-    .await;
+    let script = object_then_status(
+        stored_object(1, None),
+        bad.clone(),
+        json!([ready(
+            "stored artifact for revision 'v1'",
+            1,
+            "True",
+            "Succeeded",
+            "NOW"
+        )]),
+        |e| e.fail(422, "Invalid", message),
+    );
+    let result = apply(script, &owner(), &serde_json::from_value(bad).unwrap()).await;
 
     let error = result.unwrap_err();
     assert!(
@@ -369,31 +348,26 @@ async fn a_status_refused_by_the_schema_is_an_invalid_error() {
 
 #[tokio::test]
 async fn an_object_deleted_before_its_status_is_written_is_not_found() {
-    let result = apply(
-        vec![
-            Exchange::apply(OBJECT_URI, object_apply()).ok(stored_object(1, None)),
-            Exchange::apply(
-                STATUS_URI,
-                status_apply(
-                    artifact_json(DIGEST, "2026-11-24T10:00:00Z"),
-                    json!([ready(&revision_message(DIGEST), 1, "True", "Succeeded", "NOW")]),
-                ),
-            )
-            .normalize(now_as_placeholder)
-            .fail(
+    let script = object_then_status(
+        stored_object(1, None),
+        artifact_json(DIGEST, T0),
+        json!([succeeded(DIGEST, 1, "NOW")]),
+        |e| {
+            e.fail(
                 404,
                 "NotFound",
                 "externalartifacts.source.toolkit.fluxcd.io \"podinfo\" not found",
-            ),
-        ],
-        &owner(),
-        &artifact(DIGEST, "2026-11-24T10:00:00Z"),
-    )
-    .await;
+            )
+        },
+    );
+    let result = apply(script, &owner(), &artifact(DIGEST, T0)).await;
 
     let error = result.unwrap_err();
     assert!(error.is_not_found(), "{error:?}");
-    assert_eq!(error.to_string(), "ExternalArtifact apps/podinfo not found");
+    assert_eq!(
+        error.to_string(),
+        "cannot apply status of ExternalArtifact apps/podinfo: not found: externalartifacts.source.toolkit.fluxcd.io \"podinfo\" not found"
+    );
 }
 
 #[tokio::test]
@@ -402,7 +376,7 @@ async fn missing_rbac_is_a_forbidden_error() {
     let result = apply(
         vec![Exchange::apply(OBJECT_URI, object_apply()).fail(403, "Forbidden", message)],
         &owner(),
-        &artifact(DIGEST, "2026-11-24T10:00:00Z"),
+        &artifact(DIGEST, T0),
     )
     .await;
 
@@ -418,7 +392,7 @@ async fn a_server_error_is_an_api_error_with_the_status() {
             "etcdserver: request timed out",
         )],
         &owner(),
-        &artifact(DIGEST, "2026-11-24T10:00:00Z"),
+        &artifact(DIGEST, T0),
     )
     .await;
 
@@ -433,30 +407,6 @@ async fn a_server_error_is_an_api_error_with_the_status() {
 }
 
 #[tokio::test]
-async fn an_owner_without_a_uid_is_refused_before_any_request() {
-    let mut owner = owner();
-    owner.metadata.uid = None;
-    let result = apply(vec![], &owner, &artifact(DIGEST, "2026-11-24T10:00:00Z")).await;
-
-    assert!(matches!(
-        result.unwrap_err(),
-        Error::IncompleteOwner { field: "uid" }
-    ));
-}
-
-#[tokio::test]
-async fn an_owner_without_a_namespace_is_refused_before_any_request() {
-    let mut owner = owner();
-    owner.metadata.namespace = None;
-    let result = apply(vec![], &owner, &artifact(DIGEST, "2026-11-24T10:00:00Z")).await;
-
-    assert!(matches!(
-        result.unwrap_err(),
-        Error::IncompleteOwner { field: "namespace" }
-    ));
-}
-
-#[tokio::test]
 async fn the_label_selector_selects_what_the_publisher_labels() {
     let (client, server) = scripted_client(vec![]);
     let publisher = Publisher::new(client.clone(), "podinfo-controller");
@@ -465,4 +415,149 @@ async fn the_label_selector_selects_what_the_publisher_labels() {
         "app.kubernetes.io/managed-by=podinfo-controller"
     );
     finish((client, publisher), server).await;
+}
+
+#[tokio::test]
+async fn an_unchanged_artifact_still_clears_a_leftover_reconciling_condition() {
+    let mut before = published(DIGEST, T0, 1, "2026-11-24T10:00:01Z");
+    before["conditions"]
+        .as_array_mut()
+        .unwrap()
+        .push(condition("Reconciling", "Progressing"));
+    let script = object_then_status(
+        stored_object(1, Some(before)),
+        artifact_json(DIGEST, T0),
+        json!([succeeded(DIGEST, 1, "2026-11-24T10:00:01Z")]),
+        |e| e.ok(stored_object(1, None)),
+    );
+    let result = apply(script, &owner(), &artifact(DIGEST, T0)).await;
+
+    assert!(result.unwrap().status_updated);
+}
+
+#[tokio::test]
+async fn a_status_changed_since_the_object_was_applied_is_a_conflict() {
+    let message = "Operation cannot be fulfilled on externalartifacts.source.toolkit.fluxcd.io \"podinfo\": the object has been modified; please apply your changes to the latest version and try again";
+    let script = object_then_status(
+        stored_object(1, None),
+        artifact_json(DIGEST, T0),
+        json!([succeeded(DIGEST, 1, "NOW")]),
+        |e| e.fail(409, "Conflict", message),
+    );
+    let result = apply(script, &owner(), &artifact(DIGEST, T0)).await;
+
+    let error = result.unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            Error::Conflict {
+                action: "apply status of",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_crd_or_namespace_is_not_found_with_the_servers_message() {
+    let result = apply(
+        vec![Exchange::apply(OBJECT_URI, object_apply()).fail(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )],
+        &owner(),
+        &artifact(DIGEST, T0),
+    )
+    .await;
+
+    assert_eq!(
+        result.unwrap_err().to_string(),
+        "cannot apply ExternalArtifact apps/podinfo: not found: the server could not find the requested resource"
+    );
+}
+
+/// Publishes with a publisher built by `configure`, expecting no request.
+async fn refused(configure: impl FnOnce(kube::Client) -> Publisher, extra: ExtraMetadata) -> Error {
+    let (client, server) = scripted_client(vec![]);
+    let publisher = configure(client.clone());
+    let result = publisher
+        .apply_with_metadata(&owner(), "podinfo", &artifact(DIGEST, T0), &extra)
+        .await;
+    finish((client, publisher), server).await;
+    result.unwrap_err()
+}
+
+#[tokio::test]
+async fn a_field_manager_that_cannot_be_a_label_value_is_refused_before_any_request() {
+    let error = refused(
+        |c| Publisher::new(c, "example.com/controller"),
+        ExtraMetadata::default(),
+    )
+    .await;
+    assert!(
+        matches!(&error, Error::InvalidLabel { value, .. } if value == "example.com/controller"),
+        "{error:?}"
+    );
+    let error = refused(|c| Publisher::new(c, "x".repeat(64)), ExtraMetadata::default()).await;
+    assert!(error.to_string().contains("longer than 63 characters"), "{error}");
+    let error = refused(|c| Publisher::new(c, ""), ExtraMetadata::default()).await;
+    assert!(matches!(error, Error::InvalidLabel { .. }));
+}
+
+#[tokio::test]
+async fn a_generated_by_key_that_cannot_be_a_label_key_is_refused_before_any_request() {
+    for key in [
+        "Example.com/generator",
+        "example.com/",
+        "/generator",
+        "example.com/-generator",
+        "a/b/c",
+    ] {
+        let error = refused(
+            |c| Publisher::new(c, "podinfo-controller").with_generated_by_label(key),
+            ExtraMetadata::default(),
+        )
+        .await;
+        assert!(
+            matches!(&error, Error::InvalidLabel { value, .. } if value == key),
+            "{key}: {error:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_extra_label_key_that_cannot_be_a_label_key_is_refused_before_any_request() {
+    let extra = ExtraMetadata {
+        labels: [("bad key".to_owned(), "v".to_owned())].into(),
+        ..ExtraMetadata::default()
+    };
+    let error = refused(|c| Publisher::new(c, "podinfo-controller"), extra).await;
+    assert!(matches!(
+        error,
+        Error::InvalidLabel {
+            what: "extra label",
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn an_owner_without_a_name_namespace_or_uid_is_refused_before_any_request() {
+    type Clear = fn(&mut common::ArtifactGenerator);
+    let cases: [(&str, Clear); 3] = [
+        ("name", |o| o.metadata.name = None),
+        ("namespace", |o| o.metadata.namespace = None),
+        ("uid", |o| o.metadata.uid = None),
+    ];
+    for (field, clear) in cases {
+        let mut owner = owner();
+        clear(&mut owner);
+        let result = apply(vec![], &owner, &artifact(DIGEST, T0)).await;
+        assert!(
+            matches!(result.unwrap_err(), Error::IncompleteOwner { field: f } if f == field),
+            "{field}"
+        );
+    }
 }

@@ -137,5 +137,26 @@ async fn a_missing_source_is_not_found() {
 
     let error = result.unwrap_err();
     assert!(error.is_not_found());
-    assert_eq!(error.to_string(), "OCIRepository apps/nope not found");
+    assert_eq!(
+        error.to_string(),
+        "cannot get OCIRepository apps/nope: not found: ocirepositories.source.toolkit.fluxcd.io \"nope\" not found"
+    );
+}
+
+#[tokio::test]
+async fn a_source_the_controller_may_not_read_is_forbidden() {
+    let message = "gitrepositories.source.toolkit.fluxcd.io \"podinfo\" is forbidden: User \"system:serviceaccount:flux-system:podinfo-controller\" cannot get resource \"gitrepositories\" in API group \"source.toolkit.fluxcd.io\" in the namespace \"flux-system\"";
+    let (client, server) = scripted_client(vec![
+        Exchange::get("/apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/gitrepositories/podinfo")
+            .fail(403, "Forbidden", message),
+    ]);
+    let result = source_artifact(&client, SourceKind::GitRepository, "flux-system", "podinfo").await;
+    finish(client, server).await;
+
+    let error = result.unwrap_err();
+    assert!(
+        matches!(&error, Error::Forbidden { action: "get", .. }),
+        "{error:?}"
+    );
+    assert!(!error.is_not_found());
 }
