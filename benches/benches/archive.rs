@@ -7,7 +7,7 @@
 use std::{fs, hint::black_box, time::Duration};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use flux_artifact_benches::{Corpus, LARGE_ENV, Rng, semi_compressible};
+use flux_artifact_benches::{Corpus, Rng, semi_compressible};
 use flux_artifact_config::Options;
 use flux_artifact_storage::{Artifact, Storage};
 
@@ -21,11 +21,7 @@ fn storage(root: &std::path::Path) -> Storage {
 }
 
 fn archive(c: &mut Criterion) {
-    let mut corpora = vec![Corpus::Manifests];
-    if std::env::var_os(LARGE_ENV).is_some() {
-        corpora.push(Corpus::ChartMix);
-    }
-    for corpus in corpora {
+    for corpus in Corpus::selected() {
         let tree = corpus.ensure().expect("corpus");
         let root = flux_artifact_benches::scratch_dir().expect("scratch dir");
         let base = storage(root.path());

@@ -8,16 +8,12 @@ use std::{
 };
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use flux_artifact_benches::{Corpus, LARGE_ENV};
+use flux_artifact_benches::Corpus;
 use flux_artifact_config::Options;
 use flux_artifact_storage::{Storage, UntarOptions, untar};
 
 fn untar_corpora(c: &mut Criterion) {
-    let mut corpora = vec![Corpus::Manifests];
-    if std::env::var_os(LARGE_ENV).is_some() {
-        corpora.push(Corpus::ChartMix);
-    }
-    for corpus in corpora {
+    for corpus in Corpus::selected() {
         let tree = corpus.ensure().expect("corpus");
         let root = flux_artifact_benches::scratch_dir().expect("scratch dir");
         let options = Options {

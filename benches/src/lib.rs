@@ -68,6 +68,17 @@ pub struct CorpusDir {
 const GENERATOR_VERSION: &str = "1";
 
 impl Corpus {
+    /// The corpora a `cargo bench` run covers: the manifests, plus the chart mix when
+    /// `$FLUX_BENCH_LARGE` is set (it takes minutes to generate and measure).
+    #[must_use]
+    pub fn selected() -> Vec<Corpus> {
+        let mut corpora = vec![Corpus::Manifests];
+        if std::env::var_os(LARGE_ENV).is_some() {
+            corpora.push(Corpus::ChartMix);
+        }
+        corpora
+    }
+
     /// The corpus's name, also its directory name.
     #[must_use]
     pub fn name(self) -> &'static str {
