@@ -12,7 +12,7 @@ use flux_artifact_digest::Algorithm;
 use crate::{
     Artifact, DigestMismatch, Error, ObjectKey,
     archive::DEFAULT_COMPRESSION_LEVEL,
-    path::{artifact_path, check_segment, secure_join},
+    path::{artifact_dir, artifact_path, check_segment, secure_join},
     write::{create_dir_all_private, sync_dir},
 };
 
@@ -421,6 +421,65 @@ impl Storage {
     /// errors.
     pub fn remove_all(&self, artifact: &Artifact) -> Result<Option<PathBuf>, Error> {
         let dir = self.resolve_dir_below_root(artifact, "remove")?;
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(Some(dir)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::Io {
+                op: "remove the directory",
+                path: dir,
+                source: e,
+            }),
+        }
+    }
+
+    /// Removes the storage directory of an object, `<lowercase kind>/<namespace>/<name>`
+    /// with everything in it, returning the directory if it existed. This is the cleanup
+    /// a producer owes when the object its artifacts were made for is deleted: the owner
+    /// reference deletes the `ExternalArtifact`, not the files.
+    ///
+    /// Only namespaced objects are accepted: in the Go SDK's layout a cluster-scoped
+    /// object's directory is `<kind>/<name>`, which is also where the artifacts of every
+    /// object in the namespace of that name live, so removing it could wipe unrelated
+    /// artifacts.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPathSegment`] if the kind, namespace or name is empty, `.`, `..`,
+    /// or contains `/`, `\` or NUL (an empty namespace included, for the reason above),
+    /// and [`Error::Io`] if removal fails.
+    ///
+    /// ```
+    /// # use flux_artifact_storage::Storage;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let options = flux_artifact_config::Options { storage_path: dir.path().into(), ..Default::default() };
+    /// let storage = Storage::new(&options)?;
+    /// let mut artifact = storage.new_artifact_for("ExternalArtifact", &("apps", "podinfo"), "v1", "a.tar.gz")?;
+    /// storage.copy(&mut artifact, &b"content"[..])?;
+    ///
+    /// let removed = storage.remove_object_storage("ExternalArtifact", &("apps", "podinfo"))?;
+    /// assert_eq!(removed, Some(dir.path().canonicalize()?.join("externalartifact/apps/podinfo")));
+    /// assert!(!storage.artifact_exist(&artifact));
+    /// assert_eq!(storage.remove_object_storage("ExternalArtifact", &("apps", "podinfo"))?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn remove_object_storage(
+        &self,
+        kind: &str,
+        object: &impl ObjectKey,
+    ) -> Result<Option<PathBuf>, Error> {
+        if object.namespace().is_empty() {
+            return Err(Error::InvalidPathSegment {
+                segment: "namespace",
+                value: String::new(),
+                reason: "must not be empty: a cluster-scoped object's directory <kind>/<name> \
+                         is also the directory of a namespace's artifacts",
+            });
+        }
+        let relative = artifact_dir(kind, object.namespace(), object.name())?;
+        let dir = secure_join(&self.base, Path::new(&relative)).map_err(|source| Error::ResolvePath {
+            path: relative.clone(),
+            source,
+        })?;
         match fs::remove_dir_all(&dir) {
             Ok(()) => Ok(Some(dir)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),

@@ -202,3 +202,64 @@ fn symlink_names_must_be_plain_file_names() {
         assert!(matches!(err, Error::InvalidPathSegment { .. }), "{name}: {err}");
     }
 }
+
+#[test]
+fn remove_object_storage_deletes_the_objects_directory_only() {
+    let t = TestStorage::new();
+    t.put("externalartifact/apps/podinfo/a.tar.gz", b"a");
+    t.put("externalartifact/apps/podinfo/b.tar.gz", b"b");
+    let neighbour = t.put("externalartifact/apps/other/a.tar.gz", b"a");
+    let removed = t
+        .storage
+        .remove_object_storage("ExternalArtifact", &("apps", "podinfo"))
+        .unwrap();
+    assert_eq!(removed, Some(t.base().join("externalartifact/apps/podinfo")));
+    assert!(!t.base().join("externalartifact/apps/podinfo").exists());
+    assert!(neighbour.exists());
+}
+
+#[test]
+fn remove_object_storage_of_a_missing_directory_reports_nothing() {
+    let t = TestStorage::new();
+    let removed = t
+        .storage
+        .remove_object_storage("ExternalArtifact", &("apps", "podinfo"))
+        .unwrap();
+    assert_eq!(removed, None);
+}
+
+#[test]
+fn remove_object_storage_refuses_a_cluster_scoped_key_that_would_name_a_namespace_directory() {
+    let t = TestStorage::new();
+    let artifact_of_the_namespace = t.put("externalartifact/apps/podinfo/a.tar.gz", b"a");
+    let err = t
+        .storage
+        .remove_object_storage("ExternalArtifact", &("", "apps"))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidPathSegment {
+                segment: "namespace",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(artifact_of_the_namespace.exists());
+}
+
+#[test]
+fn remove_object_storage_refuses_traversal_in_a_name() {
+    let t = TestStorage::new();
+    let outside = t.put("externalartifact/apps/a.tar.gz", b"a");
+    let err = t
+        .storage
+        .remove_object_storage("ExternalArtifact", &("apps", ".."))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidPathSegment { segment: "name", .. }),
+        "{err}"
+    );
+    assert!(outside.exists());
+}

@@ -1,0 +1,9 @@
+//! The example `ArtifactGenerator` controller: a Rust counterpart of
+//! [fluxcd/source-watcher](https://github.com/fluxcd/source-watcher) built on the
+//! flux-artifact SDK.
+//!
+//! - [`api`]: the `ArtifactGenerator` custom resource
+//!   (`source.extensions.fluxcd.io/v1beta1`), field for field source-watcher's, so
+//!   manifests written for source-watcher apply unchanged.
+
+pub mod api;
