@@ -116,7 +116,7 @@ fn expected_order(dir: &Path, relative: &Path, out: &mut Vec<Vec<u8>>) {
 }
 
 fuzz_target!(|specs: Vec<Spec>| {
-    let top = tempfile::tempdir().unwrap();
+    let top = flux_artifact_fuzz::tempdir();
     let (src, store, out) = (top.path().join("src"), top.path().join("store"), top.path().join("out"));
     fs::create_dir(&src).unwrap();
     fs::create_dir(&store).unwrap();
@@ -167,9 +167,14 @@ fuzz_target!(|specs: Vec<Spec>| {
     assert_eq!(summary.files, files);
     assert_eq!(summary.directories, expected.len() as u64 - files + 1, "directories and the root");
 
-    // Independent reader.
+    // Independent reader. The `tar` crate splits PAX records at newlines instead of
+    // reading their length, so it cannot read a name with a newline (our reader and
+    // Go's can): such trees are left to the round trip above.
     let mut order = vec![b".".to_vec()];
     expected_order(&src, Path::new(""), &mut order);
+    if order.iter().any(|name| name.contains(&b'\n')) {
+        return;
+    }
     let mut decoder = flate2::read::GzDecoder::new(bytes.as_slice());
     let mut tar_stream = Vec::new();
     decoder.read_to_end(&mut tar_stream).unwrap();

@@ -53,7 +53,7 @@ fn local_path(storage: &Storage, path: &str) -> Option<PathBuf> {
 }
 
 fuzz_target!(|input: Input| {
-    let top = tempfile::tempdir().unwrap();
+    let top = flux_artifact_fuzz::tempdir();
     let root = top.path().join("root");
     fs::create_dir(&root).unwrap();
     fs::create_dir(top.path().join("outside")).unwrap();

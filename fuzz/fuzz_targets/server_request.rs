@@ -42,7 +42,7 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = flux_artifact_fuzz::tempdir();
         let root = dir.path().join("storage");
         let outside = dir.path().join("outside");
         let art = root.join("k/ns/n");
