@@ -62,7 +62,12 @@ impl Part {
             Part::Spaced => b"with space".to_vec(),
             Part::Dotted => b".hidden.tar.gz".to_vec(),
             Part::Long(n) => vec![b'L'; usize::from((*n).max(1))],
-            Part::Raw(raw) => raw.iter().copied().filter(|&b| b != b'/' && b != 0).take(64).collect(),
+            Part::Raw(raw) => raw
+                .iter()
+                .copied()
+                .filter(|&b| b != b'/' && b != 0)
+                .take(64)
+                .collect(),
         };
         (!name.is_empty() && name != b"." && name != b"..").then_some(name)
     }
@@ -70,13 +75,21 @@ impl Part {
 
 fn build(src: &Path, specs: &[Spec]) {
     for spec in specs.iter().take(16) {
-        let Some(parts) = spec.path.iter().take(4).map(Part::name).collect::<Option<Vec<_>>>() else {
+        let Some(parts) = spec
+            .path
+            .iter()
+            .take(4)
+            .map(Part::name)
+            .collect::<Option<Vec<_>>>()
+        else {
             continue;
         };
         if parts.is_empty() {
             continue;
         }
-        let path = parts.iter().fold(src.to_path_buf(), |p, n| p.join(OsStr::from_bytes(n)));
+        let path = parts
+            .iter()
+            .fold(src.to_path_buf(), |p, n| p.join(OsStr::from_bytes(n)));
         if fs::create_dir_all(path.parent().unwrap()).is_err() || fs::symlink_metadata(&path).is_ok() {
             continue;
         }
@@ -89,8 +102,14 @@ fn build(src: &Path, specs: &[Spec]) {
                 std::os::unix::fs::symlink(target, &path)
             }
             Kind::Symlink(_) => Ok(()),
-            Kind::Fifo => rustix::fs::mknodat(rustix::fs::CWD, &path, rustix::fs::FileType::Fifo, rustix::fs::Mode::from_raw_mode(0o644), 0)
-                .map_err(Into::into),
+            Kind::Fifo => rustix::fs::mknodat(
+                rustix::fs::CWD,
+                &path,
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::from_raw_mode(0o644),
+                0,
+            )
+            .map_err(Into::into),
         };
     }
 }
@@ -117,7 +136,11 @@ fn expected_order(dir: &Path, relative: &Path, out: &mut Vec<Vec<u8>>) {
 
 fuzz_target!(|specs: Vec<Spec>| {
     let top = flux_artifact_fuzz::tempdir();
-    let (src, store, out) = (top.path().join("src"), top.path().join("store"), top.path().join("out"));
+    let (src, store, out) = (
+        top.path().join("src"),
+        top.path().join("store"),
+        top.path().join("out"),
+    );
     fs::create_dir(&src).unwrap();
     fs::create_dir(&store).unwrap();
     build(&src, &specs);
@@ -163,9 +186,16 @@ fuzz_target!(|specs: Vec<Spec>| {
     let summary = untar(bytes.as_slice(), &out, &UntarOptions::default()).unwrap();
     let extracted = snapshot(&out);
     assert_eq!(extracted, expected, "the tree did not round-trip");
-    let files = expected.values().filter(|n| matches!(n, Node::File { .. })).count() as u64;
+    let files = expected
+        .values()
+        .filter(|n| matches!(n, Node::File { .. }))
+        .count() as u64;
     assert_eq!(summary.files, files);
-    assert_eq!(summary.directories, expected.len() as u64 - files + 1, "directories and the root");
+    assert_eq!(
+        summary.directories,
+        expected.len() as u64 - files + 1,
+        "directories and the root"
+    );
 
     // Independent reader. The `tar` crate splits PAX records at newlines instead of
     // reading their length, so it cannot read a name with a newline (our reader and
@@ -197,13 +227,19 @@ fuzz_target!(|specs: Vec<Spec>| {
             assert_eq!(mode, 0o750);
         } else if kind.is_dir() {
             assert_eq!(mode, 0o750);
-            assert!(matches!(expected.get(&relative), Some(Node::Dir { .. })), "{relative:?}");
+            assert!(
+                matches!(expected.get(&relative), Some(Node::Dir { .. })),
+                "{relative:?}"
+            );
         } else {
             assert!(kind.is_file(), "{relative:?} is {kind:?}");
             let mut content = Vec::new();
             entry.read_to_end(&mut content).unwrap();
             match expected.get(&relative) {
-                Some(Node::File { content: want, mode: want_mode }) => {
+                Some(Node::File {
+                    content: want,
+                    mode: want_mode,
+                }) => {
                     assert_eq!(&content, want, "{relative:?}");
                     assert_eq!(mode, *want_mode, "{relative:?}");
                 }

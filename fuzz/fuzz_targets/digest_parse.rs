@@ -68,12 +68,19 @@ fuzz_target!(|data: &[u8]| {
     match value.parse::<Digest>() {
         Ok(digest) => {
             assert_eq!(want, Want::Ok(digest.algorithm()), "{value:?} parsed");
-            assert_eq!(digest.to_string(), value, "a parsed digest displays back to its string");
+            assert_eq!(
+                digest.to_string(),
+                value,
+                "a parsed digest displays back to its string"
+            );
             let hex = digest.hex();
             assert_eq!(hex.len(), digest.algorithm().hex_len());
             assert_eq!(digest.as_bytes().len(), digest.algorithm().size());
             assert!(hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
-            assert_eq!(Digest::from_bytes(digest.algorithm(), digest.as_bytes()).unwrap(), digest);
+            assert_eq!(
+                Digest::from_bytes(digest.algorithm(), digest.as_bytes()).unwrap(),
+                digest
+            );
             let json = serde_json::to_string(&digest).unwrap();
             assert_eq!(json, format!("\"{value}\""));
             assert_eq!(serde_json::from_str::<Digest>(&json).unwrap(), digest);

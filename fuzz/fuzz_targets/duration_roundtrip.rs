@@ -32,7 +32,10 @@ fuzz_target!(|data: &[u8]| {
     };
     match parse_duration(text) {
         Ok(duration) => {
-            assert!(duration.as_nanos() <= u128::from(MAX_NANOS), "{text:?} is out of Go's range");
+            assert!(
+                duration.as_nanos() <= u128::from(MAX_NANOS),
+                "{text:?} is out of Go's range"
+            );
             assert!(
                 text.chars().all(|c| "+-0123456789.nsuµμmh".contains(c)),
                 "{text:?} accepted with a character Go rejects"

@@ -87,7 +87,11 @@ fuzz_target!(|input: Input| {
         assert_eq!(resolved, None, "an empty path has no local path");
     }
     let lexical = lexical_join(&root, Path::new(path));
-    assert!(lexical.starts_with(&root), "lexical join of {path:?} left the root: {}", lexical.display());
+    assert!(
+        lexical.starts_with(&root),
+        "lexical join of {path:?} left the root: {}",
+        lexical.display()
+    );
     assert!(
         lexical
             .strip_prefix(&root)
@@ -112,11 +116,17 @@ fuzz_target!(|input: Input| {
     let relative = resolved
         .strip_prefix(&root)
         .unwrap_or_else(|_| panic!("{path:?} resolved outside the root: {}", resolved.display()));
-    assert!(!relative.as_os_str().is_empty(), "{path:?} resolved to the root itself");
+    assert!(
+        !relative.as_os_str().is_empty(),
+        "{path:?} resolved to the root itself"
+    );
     let mut at = root.clone();
     for component in relative.components() {
         let Component::Normal(name) = component else {
-            panic!("{path:?} resolved to {} with a {component:?} part", resolved.display());
+            panic!(
+                "{path:?} resolved to {} with a {component:?} part",
+                resolved.display()
+            );
         };
         at.push(name);
         match fs::symlink_metadata(&at) {
@@ -127,11 +137,21 @@ fuzz_target!(|input: Input| {
                     at.display()
                 );
                 let real = fs::canonicalize(&at).unwrap();
-                assert!(real.starts_with(&root), "{} is really {}", at.display(), real.display());
+                assert!(
+                    real.starts_with(&root),
+                    "{} is really {}",
+                    at.display(),
+                    real.display()
+                );
             }
             Err(_) => break,
         }
     }
     let again = local_path(&storage, relative.to_str().unwrap());
-    assert_eq!(again.as_ref(), Some(&resolved), "resolving {} again", relative.display());
+    assert_eq!(
+        again.as_ref(),
+        Some(&resolved),
+        "resolving {} again",
+        relative.display()
+    );
 });

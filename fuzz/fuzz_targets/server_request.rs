@@ -125,7 +125,10 @@ fn check_response<'a>(stream: &'a [u8], fixture: &Fixture) -> (&'a [u8], bool) {
     let mut response = httparse::Response::new(&mut headers);
     let head_len = match response.parse(stream) {
         Ok(httparse::Status::Complete(n)) => n,
-        other => panic!("malformed response head ({other:?}): {:?}", String::from_utf8_lossy(stream)),
+        other => panic!(
+            "malformed response head ({other:?}): {:?}",
+            String::from_utf8_lossy(stream)
+        ),
     };
     let status = response.code.unwrap();
     assert!(
@@ -139,10 +142,16 @@ fn check_response<'a>(stream: &'a [u8], fixture: &Fixture) -> (&'a [u8], bool) {
             .find(|h| h.name.eq_ignore_ascii_case(name))
             .map(|h| String::from_utf8_lossy(h.value).into_owned())
     };
-    assert!(header("content-encoding").is_none(), "a Content-Encoding was sent");
+    assert!(
+        header("content-encoding").is_none(),
+        "a Content-Encoding was sent"
+    );
     let close = header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
     let length: usize = match header("content-length") {
-        Some(v) => v.trim().parse().unwrap_or_else(|_| panic!("Content-Length {v:?}")),
+        Some(v) => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("Content-Length {v:?}")),
         None => {
             assert_eq!(status, 304, "a {status} without Content-Length");
             0
@@ -155,7 +164,10 @@ fn check_response<'a>(stream: &'a [u8], fixture: &Fixture) -> (&'a [u8], bool) {
     if !has_body {
         return (rest, close);
     }
-    assert!(rest.len() >= length, "body shorter than its Content-Length {length}");
+    assert!(
+        rest.len() >= length,
+        "body shorter than its Content-Length {length}"
+    );
     let (body, rest) = rest.split_at(length);
     if matches!(status, 200 | 206) {
         let probe = body == b"ok\n";
@@ -163,7 +175,10 @@ fn check_response<'a>(stream: &'a [u8], fixture: &Fixture) -> (&'a [u8], bool) {
             200 => file == body,
             _ => contains(file, body),
         });
-        assert!(probe || from_a_file, "{status} with a body from no file of the root: {body:?}");
+        assert!(
+            probe || from_a_file,
+            "{status} with a body from no file of the root: {body:?}"
+        );
         if status == 206 {
             assert!(header("content-range").is_some(), "206 without Content-Range");
         }
@@ -190,16 +205,25 @@ fuzz_target!(|data: &[u8]| {
             Ok(n) => answer.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => break,
-            Err(e) => panic!("the server did not close the connection ({e}); it answered {:?}", String::from_utf8_lossy(&answer)),
+            Err(e) => panic!(
+                "the server did not close the connection ({e}); it answered {:?}",
+                String::from_utf8_lossy(&answer)
+            ),
         }
     }
     for forbidden in &fixture.forbidden {
-        assert!(!contains(&answer, forbidden), "the answer contains forbidden bytes {forbidden:?}");
+        assert!(
+            !contains(&answer, forbidden),
+            "the answer contains forbidden bytes {forbidden:?}"
+        );
     }
     let mut rest = answer.as_slice();
     while !rest.is_empty() {
         let (next, close) = check_response(rest, fixture);
         rest = next;
-        assert!(!close || rest.is_empty(), "bytes after a response that closed the connection");
+        assert!(
+            !close || rest.is_empty(),
+            "bytes after a response that closed the connection"
+        );
     }
 });

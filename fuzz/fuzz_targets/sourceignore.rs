@@ -116,7 +116,9 @@ fn glob_matches(tokens: &[Tok], name: &[char]) -> bool {
         }
         let result = match tokens.get(t) {
             None => n == name.len(),
-            Some(Tok::Star) => go(t + 1, n, tokens, name, memo) || (n < name.len() && go(t, n + 1, tokens, name, memo)),
+            Some(Tok::Star) => {
+                go(t + 1, n, tokens, name, memo) || (n < name.len() && go(t, n + 1, tokens, name, memo))
+            }
             Some(token) => {
                 n < name.len()
                     && match token {
@@ -148,7 +150,12 @@ fuzz_target!(|input: Input| {
     // Negation.
     if !input.pattern.starts_with('!') {
         let negated = Pattern::new(&format!("!{}", input.pattern), &[]);
-        assert_eq!(negated.matches(&path, is_dir), flip(m), "!{:?} on {path:?}", input.pattern);
+        assert_eq!(
+            negated.matches(&path, is_dir),
+            flip(m),
+            "!{:?} on {path:?}",
+            input.pattern
+        );
         assert!(
             !Matcher::new(vec![p.clone(), negated.clone()]).is_excluded(&path, is_dir),
             "[{0:?}, !{0:?}] excludes {path:?}",
@@ -163,7 +170,10 @@ fuzz_target!(|input: Input| {
     // The last pattern that applies decides; repetition changes nothing.
     let single = Matcher::new(vec![p.clone()]).is_excluded(&path, is_dir);
     assert_eq!(single, m == Match::Exclude);
-    assert_eq!(Matcher::new(vec![p.clone(), p.clone()]).is_excluded(&path, is_dir), single);
+    assert_eq!(
+        Matcher::new(vec![p.clone(), p.clone()]).is_excluded(&path, is_dir),
+        single
+    );
     let qm = q.matches(&path, is_dir);
     let both = Matcher::new(vec![p.clone(), q.clone()]).is_excluded(&path, is_dir);
     if qm == Match::None {
@@ -178,10 +188,20 @@ fuzz_target!(|input: Input| {
         let mut full: Vec<&str> = domain.clone();
         full.extend(&path);
         let expected = if path.is_empty() { Match::None } else { m };
-        assert_eq!(scoped.matches(&full, is_dir), expected, "{:?} in {domain:?} on {full:?}", input.pattern);
+        assert_eq!(
+            scoped.matches(&full, is_dir),
+            expected,
+            "{:?} in {domain:?} on {full:?}",
+            input.pattern
+        );
         let below_domain = path.len() > domain.len() && path.iter().zip(&domain).all(|(a, b)| a == b);
         if !below_domain {
-            assert_eq!(scoped.matches(&path, is_dir), Match::None, "{:?} in {domain:?} on {path:?}", input.pattern);
+            assert_eq!(
+                scoped.matches(&path, is_dir),
+                Match::None,
+                "{:?} in {domain:?} on {path:?}",
+                input.pattern
+            );
         }
     }
 
@@ -189,8 +209,18 @@ fuzz_target!(|input: Input| {
     if !path.is_empty() && m != Match::None && p.matches(&path, true) == m {
         let mut deeper = path.clone();
         deeper.push(&input.below);
-        assert_eq!(p.matches(&deeper, false), m, "{:?}: {path:?} but not {deeper:?}", input.pattern);
-        assert_eq!(p.matches(&deeper, true), m, "{:?}: {path:?} but not {deeper:?}/", input.pattern);
+        assert_eq!(
+            p.matches(&deeper, false),
+            m,
+            "{:?}: {path:?} but not {deeper:?}",
+            input.pattern
+        );
+        assert_eq!(
+            p.matches(&deeper, true),
+            m,
+            "{:?}: {path:?} but not {deeper:?}/",
+            input.pattern
+        );
     }
 
     // A line read from an ignore file is the same pattern.

@@ -42,10 +42,22 @@ fuzz_target!(|data: &[u8]| {
                 _ => 0,
             })
             .sum();
-        assert!(files <= summary.files, "{files} files on disk, summary says {}", summary.files);
-        assert!(bytes <= summary.bytes, "{bytes} bytes on disk, summary says {}", summary.bytes);
+        assert!(
+            files <= summary.files,
+            "{files} files on disk, summary says {}",
+            summary.files
+        );
+        assert!(
+            bytes <= summary.bytes,
+            "{bytes} bytes on disk, summary says {}",
+            summary.bytes
+        );
         if let Some(cap) = cap {
-            assert!(summary.bytes <= cap, "summary counts {} bytes over the cap {cap}", summary.bytes);
+            assert!(
+                summary.bytes <= cap,
+                "summary counts {} bytes over the cap {cap}",
+                summary.bytes
+            );
         }
     }
 });

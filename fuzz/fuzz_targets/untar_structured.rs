@@ -19,9 +19,9 @@ fn class(error: &UntarError) -> ErrorClass {
     match error {
         UntarError::Stream { .. } | UntarError::NotGzip { .. } => ErrorClass::Stream,
         UntarError::TooLarge { .. } => ErrorClass::TooLarge,
-        UntarError::AbsolutePath { .. } | UntarError::ParentTraversal { .. } | UntarError::InvalidName { .. } => {
-            ErrorClass::Name
-        }
+        UntarError::AbsolutePath { .. }
+        | UntarError::ParentTraversal { .. }
+        | UntarError::InvalidName { .. } => ErrorClass::Name,
         UntarError::Symlink { .. } => ErrorClass::Symlink,
         UntarError::Hardlink { .. } => ErrorClass::Hardlink,
         UntarError::UnsupportedType { .. } => ErrorClass::Unsupported,

@@ -13,11 +13,20 @@ pub mod tar_builder;
 /// One filesystem entry, as seen without following symlinks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Node {
-    Dir { mode: u32 },
-    File { content: Vec<u8>, mode: u32 },
-    Symlink { target: PathBuf },
+    Dir {
+        mode: u32,
+    },
+    File {
+        content: Vec<u8>,
+        mode: u32,
+    },
+    Symlink {
+        target: PathBuf,
+    },
     /// A FIFO, device or socket.
-    Other { mode: u32 },
+    Other {
+        mode: u32,
+    },
 }
 
 /// Every entry below `dir` (not `dir` itself), keyed by its path relative to `dir`.
@@ -156,7 +165,11 @@ impl Scratch {
                     );
                 }
                 Node::File { content, mode } => {
-                    assert_eq!(mode & 0o600, 0o600, "file {name} is not rw for its owner: {mode:o}");
+                    assert_eq!(
+                        mode & 0o600,
+                        0o600,
+                        "file {name} is not rw for its owner: {mode:o}"
+                    );
                     assert!(
                         !FORBID_SPECIAL_BITS || mode & 0o7000 == 0,
                         "file {name} has special mode bits: {mode:o}"
@@ -193,8 +206,15 @@ pub fn tempdir() -> tempfile::TempDir {
             return PathBuf::from(dir);
         }
         let shm = Path::new("/dev/shm");
-        let usable = tempfile::Builder::new().prefix("flux-fuzz-probe-").tempdir_in(shm).is_ok();
-        if usable { shm.to_path_buf() } else { std::env::temp_dir() }
+        let usable = tempfile::Builder::new()
+            .prefix("flux-fuzz-probe-")
+            .tempdir_in(shm)
+            .is_ok();
+        if usable {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        }
     });
     tempfile::Builder::new()
         .prefix("flux-fuzz-")

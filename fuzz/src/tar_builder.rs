@@ -40,7 +40,13 @@ fn expect_go(divergence: Divergence) -> bool {
     let env = ENV.get_or_init(|| std::env::var("FLUX_FUZZ_EXPECT_GO").ok());
     match env.as_deref() {
         Some("all") => true,
-        Some(list) if list.split(',').any(|name| name.trim() == format!("{divergence:?}")) => true,
+        Some(list)
+            if list
+                .split(',')
+                .any(|name| name.trim() == format!("{divergence:?}")) =>
+        {
+            true
+        }
         _ => !OPEN_DIVERGENCES.contains(&divergence),
     }
 }
@@ -528,8 +534,10 @@ impl Entry {
 
     /// Whether the entry gets a PAX header of its own (not all records write bytes).
     fn own_pax_written(&self) -> bool {
-        matches!(self.encoding, NameEncoding::Pax { .. } | NameEncoding::GnuAndPax { .. })
-            || matches!(self.size, SizeSpec::Pax | SizeSpec::PaxLie(_))
+        matches!(
+            self.encoding,
+            NameEncoding::Pax { .. } | NameEncoding::GnuAndPax { .. }
+        ) || matches!(self.size, SizeSpec::Pax | SizeSpec::PaxLie(_))
             || !pax_payload(&self.pax).is_empty()
     }
 
@@ -542,7 +550,9 @@ impl Entry {
         }
         if let Some(records) = &self.earlier_pax {
             let payload = pax_payload(records);
-            out.extend_from_slice(&Header::simple(b"PaxHeaders.0/earlier", b'x', payload.len() as u64).block());
+            out.extend_from_slice(
+                &Header::simple(b"PaxHeaders.0/earlier", b'x', payload.len() as u64).block(),
+            );
             push_padded(out, &payload);
         }
         let mut records = Vec::new();
@@ -864,9 +874,9 @@ impl Archive {
             }
             let header_name_bytes = match &entry.encoding {
                 NameEncoding::Header => real_name.clone(),
-                NameEncoding::Pax { decoy } | NameEncoding::Gnu { decoy } | NameEncoding::GnuAndPax { decoy, .. } => {
-                    decoy.bytes()
-                }
+                NameEncoding::Pax { decoy }
+                | NameEncoding::Gnu { decoy }
+                | NameEncoding::GnuAndPax { decoy, .. } => decoy.bytes(),
             };
             let header_name = header_name(&header_name_bytes, entry.magic);
             let gnu_name = gnu_name.map(|n| field(&n, usize::MAX));
@@ -955,7 +965,8 @@ impl Archive {
             let bits = entry.type_bits;
             let is_dir = type_flag == b'5' || bits == TypeBits::Dir;
             let is_symlink = type_flag == b'2' || bits == TypeBits::Symlink;
-            let is_regular = matches!(type_flag, b'0' | b'7') && matches!(bits, TypeBits::None | TypeBits::Regular);
+            let is_regular =
+                matches!(type_flag, b'0' | b'7') && matches!(bits, TypeBits::None | TypeBits::Regular);
             let kind = if is_regular {
                 Some(true)
             } else if is_dir {

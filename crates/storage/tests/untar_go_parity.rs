@@ -60,9 +60,13 @@ fn extract(parts: &[Vec<u8>]) -> (tempfile::TempDir, Result<(), String>) {
     let mut tar = parts.concat();
     tar.extend_from_slice(&[0u8; 1024]);
     let dir = tempfile::tempdir().unwrap();
-    let result = untar(tar.as_slice(), &dir.path().join("out"), &UntarOptions::default().gzip(false))
-        .map(|_| ())
-        .map_err(|e| e.to_string());
+    let result = untar(
+        tar.as_slice(),
+        &dir.path().join("out"),
+        &UntarOptions::default().gzip(false),
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string());
     (dir, result)
 }
 
