@@ -760,8 +760,10 @@ struct Pax {
     touched_empty: bool,
 }
 
+/// Applies records as the reader does; `records` are those the writer wrote (it writes
+/// at most 8 of an entry's list, plus the ones its encoding needs).
 fn model_pax(records: &[PaxRecord], pax: &mut Pax) -> Result<(), Stop> {
-    for record in records.iter().take(8) {
+    for record in records {
         match record {
             PaxRecord::Path(name) => {
                 let name = name.bytes();
@@ -827,7 +829,7 @@ impl Archive {
             let mut pax = Pax::default();
             if let Some(earlier) = &entry.earlier_pax {
                 let mut first = Pax::default();
-                model_pax(earlier, &mut first)?;
+                model_pax(&earlier[..earlier.len().min(8)], &mut first)?;
                 if entry.own_pax_written() {
                     if first.path.is_some() || first.size.is_some() {
                         divergence(Divergence::LastPaxHeaderOnly)?;
