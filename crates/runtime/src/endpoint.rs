@@ -195,11 +195,9 @@ impl Endpoint {
             address: address.to_owned(),
             source,
         };
-        let listen_on = match address.strip_prefix(':') {
-            Some(port) => format!("0.0.0.0:{port}"),
-            None => address.to_owned(),
-        };
-        let listener = TcpListener::bind(listen_on).await.map_err(bind_error)?;
+        let listener = TcpListener::bind(listen_address(address))
+            .await
+            .map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
         Ok(Endpoint {
             listener,
@@ -281,6 +279,14 @@ impl Endpoint {
         {
             tracing::debug!(address = %local_addr, "health endpoint stopped with requests still in flight");
         }
+    }
+}
+
+/// Go's `:port` is every interface; anything else is resolved by the OS as it is.
+fn listen_address(address: &str) -> String {
+    match address.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => address.to_owned(),
     }
 }
 
@@ -431,6 +437,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_port_alone_means_every_interface_as_in_go() {
+        assert_eq!(listen_address(":9440"), "0.0.0.0:9440");
+        assert_eq!(listen_address("127.0.0.1:8080"), "127.0.0.1:8080");
+        assert_eq!(listen_address("[::1]:8080"), "[::1]:8080");
+    }
+
+    #[test]
     fn readiness_without_checks_is_ready() {
         assert!(Readiness::new().is_ready());
     }
@@ -466,11 +479,10 @@ mod tests {
     }
 
     #[test]
-    fn readyz_lists_the_checks_when_not_ready() {
+    fn readyz_is_unavailable_while_a_check_is_not_ready() {
         let readiness = Readiness::new();
         readiness.check("leader");
         readiness.check("integrity").set_ready(true);
-        let response = readyz(&readiness);
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(readyz(&readiness).status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }
