@@ -41,6 +41,12 @@
 //!
 //! [`FluxEventSender`] is the notification-controller half on its own, for callers
 //! that want the delivery result; [`FluxEvent`] is the JSON body.
+//!
+//! An `Alert` selects events by the object's kind, and its `eventSources[].kind` is an
+//! enum of Flux's kinds (`ArtifactGenerator` and `ExternalArtifact` among them, a
+//! producer's own kind not): a producer with its own kind records the events Alerts
+//! should see about the `ExternalArtifact` it published. `docs/kubernetes.md` has the
+//! details, and the network path notification-controller needs.
 
 mod flux;
 mod recorder;
