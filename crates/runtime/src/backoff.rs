@@ -24,7 +24,9 @@
 //!     Action::requeue(ctx.jitter.apply(interval))
 //! }
 //!
-//! let ctx = Arc::new(Context { backoff: RetryBackoff::default(), jitter: Jitter::default() });
+//! // Without the default ±5% of jitter here, so that the example can show exact delays.
+//! let backoff = RetryBackoff::default().with_jitter(Jitter::NONE);
+//! let ctx = Arc::new(Context { backoff, jitter: Jitter::default() });
 //! let object = Arc::new(ConfigMap::default());
 //! let error = std::io::Error::other("source not ready");
 //! assert_eq!(error_policy(object.clone(), &error, ctx.clone()), Action::requeue(Duration::from_millis(750)));
