@@ -1,3 +1,4 @@
 //! placeholder
+pub mod cleanup;
 mod error_chain;
 pub mod leader;
