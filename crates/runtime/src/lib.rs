@@ -2,3 +2,4 @@
 pub mod cleanup;
 mod error_chain;
 pub mod leader;
+pub mod status;
