@@ -72,11 +72,12 @@
 //!     }
 //! }
 //!
-//! # async fn example(client: kube::Client, source: PodinfoSource) -> Result<(), flux_artifact_kube::Error> {
+//! # async fn example(client: kube::Client, mut source: PodinfoSource) -> Result<(), flux_artifact_kube::Error> {
 //! let status = StatusWriter::new(client, "podinfo-controller");
-//! status.progressing(&source, "building artifact").await?;
+//! status.progressing(&mut source, "building artifact").await?;
 //! // ... build and publish ...
-//! status.succeeded(&source, "stored artifact for revision 'latest@sha256:…'").await?;
+//! // `source` is now what the first write returned: this write is conditional on it.
+//! status.succeeded(&mut source, "stored artifact for revision 'latest@sha256:…'").await?;
 //! # Ok(()) }
 //! ```
 
@@ -300,9 +301,12 @@ impl StatusWriter {
         &self.field_manager
     }
 
-    /// Writes `state` to `object`'s status, computed from the object as given. Returns
-    /// the object as the API server returned it, or `None` when the status already
-    /// said all this and nothing was sent.
+    /// Writes `state` to `object`'s status, computed from the object as given, and
+    /// returns whether a request was sent (`false` when the status already said all
+    /// this). After a write, `object` is the object as the API server returned it, so
+    /// that the next write is conditional on this one: keep writing through the same
+    /// `&mut` (clone the `Arc` a Controller hands over once, e.g. with
+    /// [`Arc::unwrap_or_clone`](std::sync::Arc::unwrap_or_clone)).
     ///
     /// # Errors
     ///
@@ -310,12 +314,13 @@ impl StatusWriter {
     /// sent); [`Error::Conflict`] (409) if it changed since it was read: requeue;
     /// [`Error::NotFound`] if it is gone or its CRD has no status subresource;
     /// [`Error::Forbidden`] without `patch` on its `status`; [`Error::Invalid`] if the
-    /// CRD's schema refuses the status; [`Error::Api`] otherwise.
+    /// CRD's schema refuses the status; [`Error::Api`] otherwise. `object` is left as it
+    /// was.
     pub async fn write<K: ReconcileStatus>(
         &self,
-        object: &K,
+        object: &mut K,
         state: &ReconcileState,
-    ) -> Result<Option<K>, Error> {
+    ) -> Result<bool, Error> {
         let name = object
             .meta()
             .name
@@ -328,18 +333,18 @@ impl StatusWriter {
             .ok_or(Error::IncompleteOwner { field: "namespace" })?;
         let Some(patch) = status_patch(object, state) else {
             tracing::debug!(kind = %K::kind(&()), %namespace, %name, "status unchanged");
-            return Ok(None);
+            return Ok(false);
         };
         let api: Api<K> = Api::namespaced(self.client.clone(), &namespace);
         let params = PatchParams {
             field_manager: Some(self.field_manager.clone()),
             ..PatchParams::default()
         };
-        let updated = api
+        *object = api
             .patch_status(&name, &params, &Patch::Merge(patch))
             .await
             .map_err(|e| Error::from_api_call("patch status of", &K::kind(&()), &namespace, &name, e))?;
-        Ok(Some(updated))
+        Ok(true)
     }
 
     /// Writes [`ReconcileState::Progressing`].
@@ -349,9 +354,9 @@ impl StatusWriter {
     /// As [`write`](Self::write).
     pub async fn progressing<K: ReconcileStatus>(
         &self,
-        object: &K,
+        object: &mut K,
         message: impl Into<String>,
-    ) -> Result<Option<K>, Error> {
+    ) -> Result<bool, Error> {
         self.write(object, &ReconcileState::progressing(message)).await
     }
 
@@ -362,9 +367,9 @@ impl StatusWriter {
     /// As [`write`](Self::write).
     pub async fn succeeded<K: ReconcileStatus>(
         &self,
-        object: &K,
+        object: &mut K,
         message: impl Into<String>,
-    ) -> Result<Option<K>, Error> {
+    ) -> Result<bool, Error> {
         self.write(object, &ReconcileState::succeeded(message)).await
     }
 
@@ -375,10 +380,10 @@ impl StatusWriter {
     /// As [`write`](Self::write).
     pub async fn failed<K: ReconcileStatus>(
         &self,
-        object: &K,
+        object: &mut K,
         reason: impl Into<String>,
         message: impl Into<String>,
-    ) -> Result<Option<K>, Error> {
+    ) -> Result<bool, Error> {
         self.write(object, &ReconcileState::failed(reason, message)).await
     }
 
@@ -389,10 +394,10 @@ impl StatusWriter {
     /// As [`write`](Self::write).
     pub async fn stalled<K: ReconcileStatus>(
         &self,
-        object: &K,
+        object: &mut K,
         reason: impl Into<String>,
         message: impl Into<String>,
-    ) -> Result<Option<K>, Error> {
+    ) -> Result<bool, Error> {
         self.write(object, &ReconcileState::stalled(reason, message))
             .await
     }

@@ -55,17 +55,19 @@ fn patch(status: Value) -> Value {
     json!({ "metadata": { "resourceVersion": "5000" }, "status": status })
 }
 
-/// Writes `state` to `object` against `script`.
+/// Writes `state` to a copy of `object` against `script`; returns whether it was
+/// written, and the copy.
 async fn write(
     script: Vec<Exchange>,
     object: &PodinfoSource,
     state: ReconcileState,
-) -> Result<Option<PodinfoSource>, Error> {
+) -> Result<(bool, PodinfoSource), Error> {
     let (client, server) = scripted_client(script);
     let writer = StatusWriter::new(client.clone(), "podinfo-controller");
-    let result = writer.write(object, &state).await;
+    let mut object = object.clone();
+    let result = writer.write(&mut object, &state).await;
     finish((client, writer), server).await;
-    result
+    result.map(|written| (written, object))
 }
 
 fn answered(object: &PodinfoSource) -> Value {
@@ -89,9 +91,11 @@ async fn progressing_marks_reconciling_and_ready_unknown() {
         .ok(answered(&object)),
     ];
 
-    let written = write(script, &object, ReconcileState::progressing("building artifact")).await;
+    let (written, _) = write(script, &object, ReconcileState::progressing("building artifact"))
+        .await
+        .unwrap();
 
-    assert!(written.unwrap().is_some());
+    assert!(written);
 }
 
 #[tokio::test]
@@ -229,7 +233,7 @@ async fn a_state_the_object_already_has_sends_nothing() {
     )
     .await;
 
-    assert!(written.unwrap().is_none());
+    assert!(!written.unwrap().0);
 }
 
 #[tokio::test]
@@ -287,10 +291,10 @@ async fn a_requested_reconcile_is_recorded_as_handled() {
     // Once handled, the same request is not written again.
     object.status.as_mut().unwrap().last_handled_reconcile_at = Some("2026-11-24T10:30:00.123456789Z".into());
     assert!(
-        write(vec![], &object, ReconcileState::succeeded("done"))
+        !write(vec![], &object, ReconcileState::succeeded("done"))
             .await
             .unwrap()
-            .is_none()
+            .0
     );
 }
 
@@ -361,4 +365,47 @@ async fn an_object_without_a_namespace_is_refused_before_any_request() {
         .unwrap_err();
 
     assert!(matches!(error, Error::IncompleteOwner { field: "namespace" }));
+}
+
+#[tokio::test]
+async fn the_object_becomes_the_servers_answer_so_the_next_write_is_conditional_on_it() {
+    let object = podinfo_source();
+    let mut answer = with_conditions(json!([
+        condition("Reconciling", "True", "Progressing", "building", EARLIER),
+        condition("Ready", "Unknown", "Progressing", "building", EARLIER),
+    ]));
+    answer.metadata.resource_version = Some("5001".into());
+    let (client, server) = scripted_client(vec![
+        Exchange::merge_patch(
+            STATUS_URI,
+            patch(json!({
+                "conditions": [
+                    condition("Reconciling", "True", "Progressing", "building", "NOW"),
+                    condition("Ready", "Unknown", "Progressing", "building", "NOW"),
+                ],
+            })),
+        )
+        .normalize(now_as_placeholder)
+        .ok(answered(&answer)),
+        Exchange::merge_patch(
+            STATUS_URI,
+            json!({
+                "metadata": { "resourceVersion": "5001" },
+                "status": {
+                    "conditions": [condition("Ready", "True", "Succeeded", "done", "NOW")],
+                    "observedGeneration": 3,
+                },
+            }),
+        )
+        .normalize(now_as_placeholder)
+        .ok(answered(&answer)),
+    ]);
+    let writer = StatusWriter::new(client.clone(), "podinfo-controller");
+    let mut object = object;
+
+    let first = writer.progressing(&mut object, "building").await;
+    let second = writer.succeeded(&mut object, "done").await;
+    finish((client, writer), server).await;
+
+    assert!(first.unwrap() && second.unwrap());
 }
