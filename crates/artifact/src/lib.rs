@@ -49,13 +49,14 @@
 //! | [`server`] | `flux-artifact-server` | the HTTP server consumers download from |
 //! | [`fetch`] | `flux-artifact-fetch` | the consumer side: download, verify, extract |
 //! | `kube` (feature `kube`) | `flux-artifact-kube` | `ExternalArtifact`, Flux sources, publishing, the integrity check |
+//! | `runtime` (feature `kube`) | `flux-artifact-runtime` | around a kube-rs `Controller`: leader gate, finalizer cleanup, orphan sweep, status conditions |
 //!
 //! # Features
 //!
 //! - `clap` (default): `clap::Args` for [`config::Options`], so a binary gets the Go
 //!   SDK's `--storage-path`, `--storage-addr`, … flags with `#[command(flatten)]`.
-//! - `kube`: the `kube` module. Like every library on `k8s-openapi`, it leaves the choice
-//!   of Kubernetes version to the final binary: enable a version feature on your own
+//! - `kube`: the `kube` and `runtime` modules. Like every library on `k8s-openapi`, they
+//!   leave the choice of Kubernetes version to the final binary: enable a version feature on your own
 //!   `k8s-openapi` dependency (e.g. `features = ["v1_33"]`) or set
 //!   `K8S_OPENAPI_ENABLED_VERSION` in `.cargo/config.toml`'s `[env]`.
 #![cfg_attr(feature = "kube", doc = include_str!("flow.md"))]
@@ -65,6 +66,8 @@ pub use flux_artifact_digest as digest;
 pub use flux_artifact_fetch as fetch;
 #[cfg(feature = "kube")]
 pub use flux_artifact_kube as kube;
+#[cfg(feature = "kube")]
+pub use flux_artifact_runtime as runtime;
 pub use flux_artifact_server as server;
 pub use flux_artifact_storage as storage;
 
