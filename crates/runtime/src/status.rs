@@ -14,7 +14,7 @@
 //!
 //! Each condition gets the object's `metadata.generation` as its `observedGeneration`,
 //! and its `lastTransitionTime` moves only when its status changes (the
-//! [`conditions`](flux_artifact_kube::conditions) module's rule). Conditions of other
+//! [`conditions`] module's rule). Conditions of other
 //! types are kept. `status.lastHandledReconcileAt` gets the value of the
 //! `reconcile.fluxcd.io/requestedAt` annotation, as `flux reconcile` expects, when the
 //! type has that field. Nothing is sent when nothing changes.
@@ -30,7 +30,7 @@
 //!   server-side apply of just these fields under the reconciler's field manager would
 //!   instead remove every status field that manager applied before and did not repeat;
 //! - conditions are one list, replaced whole: the `resourceVersion` makes the write fail
-//!   with a 409 ([`Error::Conflict`](flux_artifact_kube::Error::Conflict)) if the object
+//!   with a 409 ([`Error::Conflict`]) if the object
 //!   changed since it was read, rather than overwrite a change made in between. Requeue
 //!   then: the next reconcile reads the object again. An object without a
 //!   `resourceVersion` (not read from the API server) is written unconditionally.
