@@ -161,11 +161,11 @@
 //!
 //! # Modules
 //!
-//! - [`leader`]: the leader gate, [`LeaderElection`](leader::LeaderElection), with
-//!   Flux's lease settings; the start-up order it supports.
-//! - [`cleanup`]: [`ArtifactFinalizer`](cleanup::ArtifactFinalizer) and
+//! - [`leader`] has the leader gate, [`LeaderElection`](leader::LeaderElection), with
+//!   Flux's lease settings, and the start-up order it supports.
+//! - [`cleanup`] has [`ArtifactFinalizer`](cleanup::ArtifactFinalizer) and
 //!   [`OrphanSweep`](cleanup::OrphanSweep).
-//! - [`status`]: [`ReconcileStatus`](status::ReconcileStatus),
+//! - [`status`] has [`ReconcileStatus`](status::ReconcileStatus),
 //!   [`ReconcileState`](status::ReconcileState) and [`StatusWriter`](status::StatusWriter).
 //!
 //! # Permissions

@@ -66,3 +66,40 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(Error::Task)?
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    /// The message must not repeat the cause, which anyhow's `{:#}` prints after it.
+    fn assert_cause_not_repeated(error: &Error) {
+        let cause = error.source().map(ToString::to_string).unwrap_or_default();
+        assert!(!cause.is_empty(), "{error:?} has no source");
+        assert!(!error.to_string().contains(&cause), "{error} repeats {cause}");
+    }
+
+    #[test]
+    fn a_read_error_names_the_directory_and_keeps_the_cause_in_source() {
+        let error = Error::ReadStorage {
+            path: "/data/externalartifact".into(),
+            source: io::Error::from(io::ErrorKind::PermissionDenied),
+        };
+        assert_eq!(
+            error.to_string(),
+            "cannot read the storage directory /data/externalartifact"
+        );
+        assert_cause_not_repeated(&error);
+    }
+
+    #[tokio::test]
+    async fn a_dead_storage_task_keeps_the_cause_in_source() {
+        let join_error = tokio::spawn(async { std::panic::panic_any("boom") })
+            .await
+            .unwrap_err();
+        let error = Error::Task(join_error);
+        assert_eq!(error.to_string(), "the storage task failed");
+        assert_cause_not_repeated(&error);
+    }
+}
