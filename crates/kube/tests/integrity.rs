@@ -357,7 +357,8 @@ async fn an_expired_continue_token_is_an_error() {
 
     let error = result.unwrap_err();
     assert!(matches!(&error, Error::Api { action: "list", .. }), "{error:?}");
-    assert!(error.to_string().contains("too old"), "{error}");
+    let cause = std::error::Error::source(&error).unwrap().to_string();
+    assert!(cause.contains("too old"), "{cause}");
 }
 
 #[tokio::test]

@@ -24,6 +24,19 @@ fn cluster_role_rules() -> Vec<Value> {
     role["rules"].as_array().unwrap().clone()
 }
 
+/// The rules of the namespaced Role (leader election).
+fn role_rules() -> Vec<Value> {
+    let path = format!("{}/../../docs/kubernetes/rbac.yaml", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| Value::deserialize(d).unwrap())
+        .find(|d| d["kind"] == "Role")
+        .unwrap()["rules"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
 fn strings(value: &Value) -> Vec<&str> {
     value
         .as_array()
@@ -61,6 +74,41 @@ fn every_request_of_the_helpers_is_allowed() {
         assert!(
             allows(&rules, FLUX, resource, verb),
             "{helper} needs {verb} on {resource}"
+        );
+    }
+}
+
+/// flux-artifact-runtime's helpers, whose requests its tests pin.
+#[test]
+fn every_request_of_the_runtime_helpers_is_allowed() {
+    let rules = cluster_role_rules();
+    let requests = [
+        ("OrphanSweep::run", FLUX, "externalartifacts", "list"),
+        ("ArtifactFinalizer::cleanup", FLUX, "externalartifacts", "list"),
+        (
+            "ArtifactFinalizer::reconcile, finalizer",
+            "example.com",
+            "podinfosources",
+            "patch",
+        ),
+        (
+            "StatusWriter::write",
+            "example.com",
+            "podinfosources/status",
+            "patch",
+        ),
+    ];
+    for (helper, group, resource, verb) in requests {
+        assert!(
+            allows(&rules, group, resource, verb),
+            "{helper} needs {verb} on {resource}"
+        );
+    }
+    let lease_rules = role_rules();
+    for verb in ["get", "create", "update"] {
+        assert!(
+            allows(&lease_rules, "coordination.k8s.io", "leases", verb),
+            "LeaderElection::run needs {verb} on leases"
         );
     }
 }
