@@ -135,11 +135,19 @@ pub enum UntarError {
         /// What was found instead.
         reason: String,
     },
-    /// The compressed or tar stream is corrupt or ends early.
-    #[error("tar error: {source}")]
+    /// The compressed or tar stream could not be read: corrupt or truncated gzip data,
+    /// entry data that ends early, or a failing reader.
+    #[error("cannot read the tar stream")]
     Stream {
-        /// The decoding error.
+        /// The decoding or reading error.
         source: io::Error,
+    },
+    /// The tar stream breaks the format, or one of the limits that keep a hostile
+    /// stream from exhausting the reader.
+    #[error("malformed tar stream: {reason}")]
+    Malformed {
+        /// What is wrong.
+        reason: TarFormatError,
     },
     /// An entry name is absolute.
     #[error("tar entry {name:?} has an absolute path")]
@@ -153,7 +161,8 @@ pub enum UntarError {
         /// The entry name.
         name: String,
     },
-    /// An entry name is empty, or has a backslash, a NUL or a drive prefix.
+    /// An entry name is empty, has a backslash, a NUL or a drive prefix, or names a
+    /// file with a trailing `/`.
     #[error("tar entry {name:?} has an invalid name: {reason}")]
     InvalidName {
         /// The entry name.
@@ -181,6 +190,19 @@ pub enum UntarError {
         /// The tar type flag.
         type_flag: u8,
     },
+    /// The file-type bits of an entry's mode field (`0o040000` for a directory …)
+    /// contradict its type flag. Go's `archive/tar` lets those bits decide, so Flux
+    /// would extract such an entry as another kind than its type flag says (a
+    /// directory, or a symlink it skips): refused so that no reader sees another tree.
+    #[error("tar entry {name:?} has type {:?} but its mode {mode:o} names another file type", *type_flag as char)]
+    TypeMismatch {
+        /// The entry name.
+        name: String,
+        /// The tar type flag.
+        type_flag: u8,
+        /// The whole mode field.
+        mode: i64,
+    },
     /// The archive is bigger than the cap.
     #[error("tar {name:?} is bigger than max archive size of {limit} bytes")]
     TooLarge {
@@ -191,7 +213,7 @@ pub enum UntarError {
     },
     /// Writing into the target failed, including an entry whose path would lead out of
     /// the target through an existing symlink.
-    #[error("cannot {op} {}: {source}", path.display())]
+    #[error("cannot {op} {}", path.display())]
     Write {
         /// What was being done.
         op: &'static str,
@@ -202,15 +224,67 @@ pub enum UntarError {
     },
 }
 
+/// What is wrong with a malformed tar stream ([`UntarError::Malformed`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TarFormatError {
+    /// A header block's checksum does not match its content.
+    #[error("header checksum mismatch")]
+    Checksum,
+    /// A numeric header field (or PAX record) is not a number.
+    #[error("invalid {field} field")]
+    InvalidField {
+        /// The field: `size`, `mode`, `mtime`, `checksum`, `PAX size`, `PAX mtime`.
+        field: &'static str,
+    },
+    /// A PAX record does not have the form `<length> <key>=<value>\n`.
+    #[error("malformed PAX record")]
+    MalformedPax,
+    /// A PAX header or GNU long name is larger than the reader accepts (1 MiB, as Go).
+    #[error("extension header of {size} bytes exceeds the {limit} byte limit")]
+    ExtensionTooLarge {
+        /// The size the header declares.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// An entry has both a PAX `path` and a GNU long name: readers disagree on which
+    /// wins (Go takes the long name, Python the first header).
+    #[error("an entry has both a PAX path and a GNU long name")]
+    ConflictingNames,
+    /// A PAX header describes a GNU sparse file, which is not supported.
+    #[error("GNU sparse files are not supported")]
+    Sparse,
+    /// The archive ends after an extension header, without the entry it describes.
+    #[error("the archive ends after an extension header")]
+    DanglingExtension,
+    /// A zero block (the start of the end marker) is followed by a non-zero block.
+    #[error("a zero block is followed by data")]
+    DataAfterZeroBlock,
+    /// More data than the tolerance follows the end-of-archive marker.
+    #[error("more than {limit} bytes of data after the end of the archive")]
+    TrailingData {
+        /// The tolerance.
+        limit: u64,
+    },
+}
+
 /// Extracts a tarball read from `reader` into `dir`, which is created if missing.
 ///
 /// Only regular files and directories are written. Refused, each with its own
 /// [`UntarError`]: absolute names, names with a `..` component, a backslash, NUL or
 /// drive prefix; symlinks (unless skipped); hard links; devices, FIFOs and other types;
-/// extension headers over 1 MiB; and anything beyond the size cap. Directories are
-/// created with their mode plus owner `rwx`, files with their mode plus owner `rw`, so
-/// that an archive cannot make its own output unreadable or undeletable; file mtimes
-/// come from the archive, capped at the current time.
+/// entries whose mode field names another file type than their type flag; extension
+/// headers over 1 MiB; and anything beyond the size cap. Directories are created with
+/// their permission bits plus owner `rwx`, files with theirs plus owner `rw`, so that
+/// an archive cannot make its own output unreadable or undeletable; setuid, setgid and
+/// sticky bits are dropped, as Flux does. File mtimes come from the archive, capped at
+/// the current time.
+///
+/// The stream is read as Go's `archive/tar` reads it, so that this extracts the tree
+/// Flux extracts from the same bytes: hard links, symlinks, devices, directories and
+/// FIFOs carry no data whatever their size field says (their declared size still counts
+/// towards the cap, as in Flux), and a PAX `size` overrides the header's.
 ///
 /// All writes go through a handle on `dir` that resolves paths beneath it only
 /// (`openat2(RESOLVE_BENEATH)` on Linux, via `cap-std`), so nothing is written outside
@@ -292,10 +366,7 @@ fn extract(input: impl Read, root: &Dir, options: &UntarOptions) -> Result<Untar
         buf: vec![0u8; 64 * 1024],
         now: SystemTime::now(),
     };
-    while let Some(header) = tar
-        .next_header()
-        .map_err(|source| UntarError::Stream { source })?
-    {
+    while let Some(header) = tar.next_header().map_err(stream_error)? {
         extractor.entry(&header, &mut tar)?;
     }
     // Read what follows the end marker, so that a corrupt or truncated gzip stream is
@@ -306,17 +377,28 @@ fn extract(input: impl Read, root: &Dir, options: &UntarOptions) -> Result<Untar
     } else {
         u64::MAX
     };
-    let trailing = io::copy(&mut (&mut rest).take(allowance), &mut io::sink())
-        .map_err(|source| UntarError::Stream { source })?;
+    let trailing = io::copy(&mut (&mut rest).take(allowance), &mut io::sink()).map_err(stream_error)?;
     if trailing == allowance {
-        return Err(UntarError::Stream {
-            source: io::Error::new(
-                io::ErrorKind::InvalidData,
-                "more than 1 MiB of data after the end of the archive",
-            ),
+        return Err(UntarError::Malformed {
+            reason: TarFormatError::TrailingData {
+                limit: MAX_TRAILING_DATA,
+            },
         });
     }
     Ok(extractor.summary)
+}
+
+/// A read error as an [`UntarError`]: the reader's format errors are typed.
+fn stream_error(source: io::Error) -> UntarError {
+    match source
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<TarFormatError>())
+    {
+        Some(reason) => UntarError::Malformed {
+            reason: reason.clone(),
+        },
+        None => UntarError::Stream { source },
+    }
 }
 
 /// The state of one extraction.
@@ -345,11 +427,18 @@ impl Extractor<'_> {
         if self.options.filter.as_ref().is_some_and(|skip| skip(&path, kind)) {
             return Ok(());
         }
+        if mode_contradicts(kind, header.mode) {
+            return Err(UntarError::TypeMismatch {
+                name,
+                type_flag: header.type_flag,
+                mode: header.mode,
+            });
+        }
         match kind {
             EntryKind::Directory => {
                 self.summary.directories += 1;
                 if !path.as_os_str().is_empty() {
-                    self.create_dirs(&path, header.mode | 0o700)?;
+                    self.create_dirs(&path, permissions(header.mode) | 0o700)?;
                 }
             }
             EntryKind::File => {
@@ -357,6 +446,12 @@ impl Extractor<'_> {
                     return Err(UntarError::InvalidName {
                         name,
                         reason: "a file cannot be the root",
+                    });
+                }
+                if header.name.ends_with(b"/") {
+                    return Err(UntarError::InvalidName {
+                        name,
+                        reason: "a file name cannot end with '/'",
                     });
                 }
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -386,7 +481,7 @@ impl Extractor<'_> {
         let mut builder = cap_std::fs::DirBuilder::new();
         builder.recursive(true);
         #[cfg(unix)]
-        cap_std::fs::DirBuilderExt::mode(&mut builder, mode & 0o7777);
+        cap_std::fs::DirBuilderExt::mode(&mut builder, mode);
         #[cfg(not(unix))]
         let _ = mode;
         self.root
@@ -415,7 +510,7 @@ impl Extractor<'_> {
         let mut open = cap_std::fs::OpenOptions::new();
         open.write(true).create(true).truncate(true);
         #[cfg(unix)]
-        cap_std::fs::OpenOptionsExt::mode(&mut open, (header.mode | 0o600) & 0o7777);
+        cap_std::fs::OpenOptionsExt::mode(&mut open, permissions(header.mode) | 0o600);
         let mut file = self
             .root
             .open_with(path, &open)
@@ -423,9 +518,7 @@ impl Extractor<'_> {
             .into_std();
         let mut written: u64 = 0;
         loop {
-            let n = tar
-                .read(&mut self.buf)
-                .map_err(|source| UntarError::Stream { source })?;
+            let n = tar.read(&mut self.buf).map_err(stream_error)?;
             if n == 0 {
                 break;
             }
@@ -451,9 +544,32 @@ impl Extractor<'_> {
     }
 }
 
+/// The permission bits of a mode field: no setuid, setgid or sticky bit (Flux keeps
+/// `mode.Perm()` only), so an archive cannot plant a setuid file.
+fn permissions(mode: i64) -> u32 {
+    u32::try_from(mode & 0o777).unwrap_or(0)
+}
+
+/// Whether the file-type bits of a mode field make Go's `archive/tar` see another kind
+/// than the type flag says. Flux's `untar` switches on `FileInfo().Mode()`, where a
+/// `0o040000` makes a regular-file entry a directory and a `0o120000` a symlink, while
+/// a directory flag wins over any bits. Bits that name no type (or a regular file) are
+/// ignored, as in Go.
+fn mode_contradicts(kind: EntryKind, mode: i64) -> bool {
+    const DIR: i64 = 0o040000;
+    const SPECIAL: [i64; 5] = [0o010000, 0o020000, 0o060000, 0o120000, 0o140000];
+    let bits = mode & !0o7777;
+    match kind {
+        EntryKind::File => bits == DIR || SPECIAL.contains(&bits),
+        EntryKind::Symlink => bits == DIR,
+        EntryKind::Directory | EntryKind::Hardlink | EntryKind::Other => false,
+    }
+}
+
 fn entry_kind(type_flag: u8) -> EntryKind {
     match type_flag {
-        b'0' => EntryKind::File,
+        // Contiguous files are regular files to Go, hence to Flux.
+        b'0' | b'7' => EntryKind::File,
         b'5' => EntryKind::Directory,
         b'2' => EntryKind::Symlink,
         b'1' => EntryKind::Hardlink,
