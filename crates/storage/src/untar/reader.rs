@@ -9,7 +9,7 @@
 
 use std::io::{self, Read};
 
-use super::TarFormatError;
+use super::error::TarFormatError;
 
 const BLOCK: usize = 512;
 /// Largest PAX or GNU long-name payload accepted (Go: `maxSpecialFileSize`).
