@@ -191,6 +191,34 @@ fn symlink_urls_follow_the_advertised_scheme() {
 }
 
 #[test]
+fn symlink_urls_name_the_resolved_path_inside_the_root() {
+    let t = TestStorage::new();
+    t.put("k/ns/n/v1.tar.gz", b"v1");
+    for path in [
+        "../../k/ns/n/v1.tar.gz",
+        "/k/ns/n/v1.tar.gz",
+        "k/ns/../ns/./n/v1.tar.gz",
+    ] {
+        let url = t.storage.symlink(&t.artifact(path), "latest.tar.gz").unwrap();
+        assert_eq!(url, "http://localhost:9090/k/ns/n/latest.tar.gz", "{path}");
+    }
+    assert_eq!(fs::read(t.base().join("k/ns/n/latest.tar.gz")).unwrap(), b"v1");
+}
+
+#[test]
+fn symlink_urls_follow_symlinked_directories_to_where_the_link_is() {
+    let t = TestStorage::new();
+    t.put("real/ns/n/v1.tar.gz", b"v1");
+    std::os::unix::fs::symlink("real", t.base().join("alias")).unwrap();
+    let url = t
+        .storage
+        .symlink(&t.artifact("alias/ns/n/v1.tar.gz"), "latest.tar.gz")
+        .unwrap();
+    assert_eq!(url, "http://localhost:9090/real/ns/n/latest.tar.gz");
+    assert!(t.base().join("real/ns/n/latest.tar.gz").exists());
+}
+
+#[test]
 fn symlink_names_must_be_plain_file_names() {
     let t = TestStorage::new();
     t.put("k/ns/n/v1.tar.gz", b"v1");
