@@ -123,6 +123,23 @@ fn remove_all_but_current_keeps_the_current_file_its_lock_symlinks_and_dirs() {
 }
 
 #[test]
+fn remove_all_but_current_refuses_the_storage_root() {
+    let t = TestStorage::new();
+    t.put("top.tar.gz", b"current");
+    t.put("top-level-other.txt", b"x");
+    t.put("k/ns/n/a.tar.gz", b"a");
+    let before = common::snapshot(&t.base());
+    for path in ["top.tar.gz", "../../top.tar.gz", "/top.tar.gz", "k/../top.tar.gz"] {
+        let err = t.storage.remove_all_but_current(&t.artifact(path)).unwrap_err();
+        assert!(
+            matches!(err, Error::StorageRoot { op: "clean", .. }),
+            "{path}: {err}"
+        );
+    }
+    assert_eq!(common::snapshot(&t.base()), before);
+}
+
+#[test]
 fn remove_all_but_current_of_a_missing_directory_is_an_error() {
     let t = TestStorage::new();
     let err = t
