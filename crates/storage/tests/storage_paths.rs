@@ -269,6 +269,9 @@ fn artifact_exist_is_true_for_regular_files_only() {
     assert!(!t.storage.artifact_exist(&Artifact::default()));
 }
 
+/// A storage operation that writes an artifact from a source directory.
+type WriteOp = fn(&Storage, &mut Artifact, &Path) -> Result<(), Error>;
+
 /// Runs every storage operation on `artifact` and checks what each one that succeeds
 /// reports: whatever it wrote, locked, linked or deleted is inside the root and is not
 /// the root itself; the operations that would act on the whole root are refused.
@@ -281,7 +284,7 @@ fn every_operation(storage: &Storage, artifact: &Artifact, source_dir: &Path, sc
         .and_then(|p| p.parent().map(Path::to_path_buf));
     let dir_is_root = resolved_dir.as_deref() == Some(base);
 
-    let writes: [(&str, fn(&Storage, &mut Artifact, &Path) -> Result<(), Error>); 4] = [
+    let writes: [(&str, WriteOp); 4] = [
         ("copy", |s, a, _| s.copy(a, &b"written"[..])),
         ("atomic_write_file", |s, a, _| {
             s.atomic_write_file(a, &b"written"[..], 0o644)
