@@ -362,12 +362,26 @@ impl Extractor<'_> {
         let mut open = cap_std::fs::OpenOptions::new();
         open.write(true).create(true).truncate(true);
         #[cfg(unix)]
-        cap_std::fs::OpenOptionsExt::mode(&mut open, permissions(header.mode) | 0o600);
-        let mut file = self
-            .root
-            .open_with(path, &open)
-            .map_err(|e| write_error("create", e))?
-            .into_std();
+        {
+            cap_std::fs::OpenOptionsExt::mode(&mut open, permissions(header.mode) | 0o600);
+            // A FIFO planted at the entry's path would block a plain open for writing
+            // until some reader came along; non-blocking, the open fails (or succeeds,
+            // and the type check below refuses it). Regular files ignore the flag.
+            cap_std::fs::OpenOptionsExt::custom_flags(&mut open, non_blocking_flag());
+        }
+        let not_a_file = || io::Error::new(io::ErrorKind::InvalidInput, "exists and is not a regular file");
+        let file = self.root.open_with(path, &open).map_err(|e| {
+            #[cfg(unix)]
+            if e.raw_os_error() == Some(rustix::io::Errno::NXIO.raw_os_error()) {
+                return write_error("create", not_a_file());
+            }
+            write_error("create", e)
+        })?;
+        let is_file = file.metadata().map_err(|e| write_error("inspect", e))?.is_file();
+        if !is_file {
+            return Err(write_error("create", not_a_file()));
+        }
+        let mut file = file.into_std();
         let mut written: u64 = 0;
         loop {
             let n = tar.read(&mut self.buf).map_err(stream_error)?;
@@ -394,6 +408,11 @@ impl Extractor<'_> {
             .map_err(|e| write_error("set the times of", e))?;
         Ok(written)
     }
+}
+
+#[cfg(unix)]
+fn non_blocking_flag() -> i32 {
+    i32::try_from(rustix::fs::OFlags::NONBLOCK.bits()).unwrap_or(0)
 }
 
 /// The permission bits of a mode field: no setuid, setgid or sticky bit (Flux keeps
