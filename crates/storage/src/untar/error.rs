@@ -151,3 +151,30 @@ pub enum TarFormatError {
         limit: u64,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn wrapped_causes_are_sources_not_repeated_in_messages() {
+        let cause = || io::Error::other("the underlying cause");
+        for error in [
+            UntarError::Stream { source: cause() },
+            UntarError::Write {
+                op: "create",
+                path: "a/b".into(),
+                source: cause(),
+            },
+        ] {
+            let source = error.source().expect("a source");
+            let message = error.to_string();
+            assert!(
+                !message.contains(&source.to_string()),
+                "{message:?} repeats its source"
+            );
+        }
+    }
+}
