@@ -53,7 +53,7 @@ pub enum UntarError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// A symlink, refused unless [`UntarOptions::skip_symlinks`] is set.
+    /// A symlink, refused unless [`UntarOptions::skip_symlinks`](super::UntarOptions::skip_symlinks) is set.
     #[error("tar entry {name:?} is a symlink, which is not allowed in this context")]
     Symlink {
         /// The entry name.
