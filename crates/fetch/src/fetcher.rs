@@ -232,7 +232,14 @@ impl ArchiveFetcher {
                 Ok(verified) => break verified,
                 Err(failure) if failure.retryable && attempts <= self.settings.retries => {
                     let wait = self.backoff(attempts - 1);
-                    tracing::debug!(url, attempt = attempts, error = %failure.error, ?wait, "retrying artifact download");
+                    let error = with_causes(&failure.error);
+                    tracing::debug!(
+                        url,
+                        attempt = attempts,
+                        error,
+                        ?wait,
+                        "retrying artifact download"
+                    );
                     tokio::time::sleep(wait).await;
                 }
                 Err(failure) => return Err(failure.error),
@@ -430,6 +437,18 @@ impl ArchiveFetcher {
     }
 }
 
+/// An error's message followed by those of its sources, for a log line.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// Writes the chunks received from the download to the spool file, hashing them; the
 /// digest of everything received once the download ends.
 fn write_spool(
@@ -570,6 +589,18 @@ mod tests {
             parse_flux_digest("md5:abc"),
             Err(Error::InvalidDigest { .. })
         ));
+    }
+
+    #[test]
+    fn log_lines_show_the_causes_the_message_leaves_out() {
+        let error = Error::Request {
+            url: "http://host/a.tar.gz".into(),
+            source: Box::new(io::Error::other("connection refused")),
+        };
+        assert_eq!(
+            with_causes(&error),
+            "failed to download archive from http://host/a.tar.gz: connection refused"
+        );
     }
 
     #[test]
