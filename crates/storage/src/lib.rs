@@ -76,26 +76,35 @@
 
 mod archive;
 mod artifact;
+#[cfg(feature = "tokio")]
+mod async_storage;
 mod error;
 mod extract;
 mod gc;
 mod lock;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod path;
 pub mod sourceignore;
 mod storage;
 mod untar;
 mod write;
 
+#[cfg(feature = "tokio")]
+pub use crate::async_storage::AsyncStorage;
+#[cfg(feature = "metrics")]
+pub use crate::metrics::ArchiveMetrics;
 pub use crate::{
     archive::{
-        ArchiveFilter, DEFAULT_COMPRESSION_LEVEL, DEFAULT_DIR_MODE, DEFAULT_EXE_FILE_MODE, DEFAULT_FILE_MODE,
-        SourceIgnoreFilter, source_ignore_filter,
+        ArchiveEntries, ArchiveEntryError, ArchiveFilter, ArchiveSource, DEFAULT_COMPRESSION_LEVEL,
+        DEFAULT_DIR_MODE, DEFAULT_EXE_FILE_MODE, DEFAULT_FILE_MODE, EntryFilter, SourceIgnoreFilter,
+        StoredArchive, source_ignore_filter,
     },
     artifact::Artifact,
-    error::{DigestMismatch, Error},
+    error::{DigestMismatch, DirProblem, Error},
     gc::GARBAGE_COUNT_LIMIT,
     lock::ArtifactLock,
-    path::{ObjectKey, artifact_dir, artifact_path},
+    path::{ClusterScoped, ObjectKey, artifact_dir, artifact_path},
     storage::Storage,
     untar::{DEFAULT_MAX_UNTAR_SIZE, EntryKind, UntarError, UntarOptions, UntarSummary, untar},
     write::is_temp_file_name,
