@@ -66,7 +66,14 @@ fn a_boolean_flag_takes_false_after_an_equals_sign() {
 
 #[test]
 fn a_boolean_flag_takes_gos_other_spellings() {
-    for (value, expected) in [("1", true), ("T", true), ("TRUE", true), ("0", false), ("F", false), ("False", false)] {
+    for (value, expected) in [
+        ("1", true),
+        ("T", true),
+        ("TRUE", true),
+        ("0", false),
+        ("F", false),
+        ("False", false),
+    ] {
         let got = run(&[&format!("--enable-leader-election={value}")]).unwrap();
         assert_eq!(got.enable_leader_election, expected, "{value}");
     }

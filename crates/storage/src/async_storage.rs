@@ -1,16 +1,9 @@
 //! [`AsyncStorage`]: the storage operations for async code, each run once on tokio's
 //! blocking pool.
 
-use std::{
-    io::Read,
-    path::PathBuf,
-    sync::Arc,
-    time::Duration,
-};
+use std::{io::Read, path::PathBuf, sync::Arc, time::Duration};
 
-use crate::{
-    ArchiveFilter, ArchiveSource, Artifact, ArtifactLock, Error, ObjectKey, Storage, StoredArchive,
-};
+use crate::{ArchiveFilter, ArchiveSource, Artifact, ArtifactLock, Error, ObjectKey, Storage, StoredArchive};
 
 /// A [`Storage`] for async code (feature `tokio`): the same operations, each run on
 /// tokio's blocking pool so that file I/O, compression and lock waits never stall the
@@ -194,9 +187,15 @@ impl AsyncStorage {
     /// # Errors
     ///
     /// As [`Storage::copy`], and [`Error::BlockingTask`].
-    pub async fn copy(&self, artifact: &mut Artifact, reader: impl Read + Send + 'static) -> Result<(), Error> {
-        self.update("copy", artifact, move |storage, artifact| storage.copy(artifact, reader))
-            .await
+    pub async fn copy(
+        &self,
+        artifact: &mut Artifact,
+        reader: impl Read + Send + 'static,
+    ) -> Result<(), Error> {
+        self.update("copy", artifact, move |storage, artifact| {
+            storage.copy(artifact, reader)
+        })
+        .await
     }
 
     /// [`Storage::copy_from_path`]: copies the file at `path` to the artifact's file.
@@ -204,7 +203,11 @@ impl AsyncStorage {
     /// # Errors
     ///
     /// As [`Storage::copy_from_path`], and [`Error::BlockingTask`].
-    pub async fn copy_from_path(&self, artifact: &mut Artifact, path: impl Into<PathBuf>) -> Result<(), Error> {
+    pub async fn copy_from_path(
+        &self,
+        artifact: &mut Artifact,
+        path: impl Into<PathBuf>,
+    ) -> Result<(), Error> {
         let path = path.into();
         self.update("copy_from_path", artifact, move |storage, artifact| {
             storage.copy_from_path(artifact, &path)
@@ -237,8 +240,10 @@ impl AsyncStorage {
     /// As [`Storage::verify_artifact`], and [`Error::BlockingTask`].
     pub async fn verify_artifact(&self, artifact: &Artifact) -> Result<(), Error> {
         let artifact = artifact.clone();
-        self.run("verify_artifact", move |storage| storage.verify_artifact(&artifact))
-            .await
+        self.run("verify_artifact", move |storage| {
+            storage.verify_artifact(&artifact)
+        })
+        .await
     }
 
     /// [`Storage::artifact_exist`]: whether the artifact's path names a regular file.
@@ -248,8 +253,10 @@ impl AsyncStorage {
     /// [`Error::BlockingTask`] only.
     pub async fn artifact_exist(&self, artifact: &Artifact) -> Result<bool, Error> {
         let artifact = artifact.clone();
-        self.run("artifact_exist", move |storage| Ok(storage.artifact_exist(&artifact)))
-            .await
+        self.run("artifact_exist", move |storage| {
+            Ok(storage.artifact_exist(&artifact))
+        })
+        .await
     }
 
     /// [`Storage::garbage_collect`]: deletes the old artifacts of the artifact's
@@ -259,7 +266,11 @@ impl AsyncStorage {
     /// # Errors
     ///
     /// As [`Storage::garbage_collect`], and [`Error::BlockingTask`].
-    pub async fn garbage_collect(&self, artifact: &Artifact, timeout: Duration) -> Result<Vec<PathBuf>, Error> {
+    pub async fn garbage_collect(
+        &self,
+        artifact: &Artifact,
+        timeout: Duration,
+    ) -> Result<Vec<PathBuf>, Error> {
         let artifact = artifact.clone();
         self.run("garbage_collect", move |storage| {
             storage.garbage_collect(&artifact, timeout)

@@ -22,7 +22,7 @@ use crate::{
 /// The counterpart of Go's `storage.Storage`. Made from [`Options`] by [`Storage::new`];
 /// cheap to clone and safe to share between threads (it holds no open files). All
 /// operations are synchronous `std::fs` I/O: from async code, use the
-/// [`AsyncStorage`](crate::AsyncStorage) handle (feature `tokio`), which runs them on
+/// `AsyncStorage` handle (feature `tokio`), which runs them on
 /// tokio's blocking pool.
 ///
 /// Every artifact path is resolved inside the root ([`local_path`](Self::local_path)),
@@ -555,7 +555,11 @@ impl Storage {
                 } else {
                     "lock the directory"
                 };
-                return Err(Error::Io { op, path: dir, source: e });
+                return Err(Error::Io {
+                    op,
+                    path: dir,
+                    source: e,
+                });
             }
         };
         let mut deleted = Vec::new();

@@ -34,9 +34,19 @@ fn materialize(files: &BTreeMap<String, Vec<u8>>) -> tempfile::TempDir {
 /// One addition to an entry list.
 #[derive(Debug, Clone)]
 enum Op {
-    Bytes { path: String, content: Vec<u8>, executable: bool },
-    File { path: String, content: Vec<u8>, executable: bool },
-    Dir { path: String },
+    Bytes {
+        path: String,
+        content: Vec<u8>,
+        executable: bool,
+    },
+    File {
+        path: String,
+        content: Vec<u8>,
+        executable: bool,
+    },
+    Dir {
+        path: String,
+    },
 }
 
 /// Additions whose paths share directories and names that sort across levels (`a`,
@@ -46,10 +56,16 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
     let path = prop::collection::vec(segment, 1..4).prop_map(|parts| parts.join("/"));
     let content = prop::collection::vec(any::<u8>(), 0..2000);
     let op = prop_oneof![
-        (path.clone(), content.clone(), any::<bool>())
-            .prop_map(|(path, content, executable)| Op::Bytes { path, content, executable }),
-        (path.clone(), content, any::<bool>())
-            .prop_map(|(path, content, executable)| Op::File { path, content, executable }),
+        (path.clone(), content.clone(), any::<bool>()).prop_map(|(path, content, executable)| Op::Bytes {
+            path,
+            content,
+            executable
+        }),
+        (path.clone(), content, any::<bool>()).prop_map(|(path, content, executable)| Op::File {
+            path,
+            content,
+            executable
+        }),
         path.prop_map(|path| Op::Dir { path }),
     ];
     prop::collection::vec(op, 0..16)
@@ -62,7 +78,11 @@ fn build(ops: &[Op], scratch: &Path) -> (ArchiveEntries, tempfile::TempDir) {
     let mut entries = ArchiveEntries::new();
     for (i, op) in ops.iter().enumerate() {
         let (path, added) = match op {
-            Op::Bytes { path, content, executable } => {
+            Op::Bytes {
+                path,
+                content,
+                executable,
+            } => {
                 let added = if *executable {
                     entries.add_executable_bytes(path, content.clone())
                 } else {
@@ -70,7 +90,11 @@ fn build(ops: &[Op], scratch: &Path) -> (ArchiveEntries, tempfile::TempDir) {
                 };
                 (path, added.is_ok())
             }
-            Op::File { path, content, executable } => {
+            Op::File {
+                path,
+                content,
+                executable,
+            } => {
                 let source = scratch.join(format!("source-{i}"));
                 fs::write(&source, content).unwrap();
                 chmod(&source, if *executable { 0o755 } else { 0o644 });
@@ -84,7 +108,12 @@ fn build(ops: &[Op], scratch: &Path) -> (ArchiveEntries, tempfile::TempDir) {
         let target = tree.path().join(path);
         match op {
             Op::Dir { .. } => fs::create_dir_all(&target).unwrap(),
-            Op::Bytes { content, executable, .. } | Op::File { content, executable, .. } => {
+            Op::Bytes {
+                content, executable, ..
+            }
+            | Op::File {
+                content, executable, ..
+            } => {
                 fs::create_dir_all(target.parent().unwrap()).unwrap();
                 fs::write(&target, content).unwrap();
                 chmod(&target, if *executable { 0o755 } else { 0o644 });

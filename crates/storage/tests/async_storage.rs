@@ -38,7 +38,11 @@ async fn the_producer_flow_runs_without_blocking_calls() {
     let t = TestStorage::new();
     let storage = AsyncStorage::new(t.storage.clone());
     let stored = storage
-        .archive_content_addressed("ExternalArtifact", &("apps", "app"), ArchiveSource::entries(list(&[("a.yaml", "a\n")])))
+        .archive_content_addressed(
+            "ExternalArtifact",
+            &("apps", "app"),
+            ArchiveSource::entries(list(&[("a.yaml", "a\n")])),
+        )
         .await
         .unwrap();
     assert!(stored.written);
@@ -76,11 +80,17 @@ async fn writes_update_the_artifact_only_on_success() {
     let err = storage.copy(&mut artifact, failing).await.unwrap_err();
     assert!(matches!(err, Error::CopySource { .. }), "{err}");
     assert_eq!(artifact, before);
-    assert_eq!(fs::read(t.storage.local_path(&artifact).unwrap()).unwrap(), b"hello");
+    assert_eq!(
+        fs::read(t.storage.local_path(&artifact).unwrap()).unwrap(),
+        b"hello"
+    );
 
     let src = tempfile::tempdir().unwrap();
     fs::write(src.path().join("x.yaml"), "x\n").unwrap();
-    storage.copy_from_path(&mut artifact, src.path().join("x.yaml")).await.unwrap();
+    storage
+        .copy_from_path(&mut artifact, src.path().join("x.yaml"))
+        .await
+        .unwrap();
     assert_eq!(artifact.size, Some(2));
     storage
         .atomic_write_file(&mut artifact, &b"mode"[..], 0o640)
@@ -88,7 +98,10 @@ async fn writes_update_the_artifact_only_on_success() {
         .unwrap();
     let filter: Arc<dyn ArchiveFilter + Send + Sync> = Arc::new(|_: &Path, _: &fs::Metadata| false);
     let mut archived = t.artifact("k/ns/n/a.tar.gz");
-    storage.archive(&mut archived, src.path(), Some(filter)).await.unwrap();
+    storage
+        .archive(&mut archived, src.path(), Some(filter))
+        .await
+        .unwrap();
     storage.verify_artifact(&archived).await.unwrap();
 }
 
@@ -214,7 +227,10 @@ fn dropping_the_future_mid_archive_leaves_no_partial_file_and_releases_the_lock(
     });
     let names = names_in(&dir);
     assert_eq!(names.len(), 1, "only the temporary file: {names:?}");
-    assert!(names[0].starts_with(".archive.") && names[0].ends_with(".tmp"), "{names:?}");
+    assert!(
+        names[0].starts_with(".archive.") && names[0].ends_with(".tmp"),
+        "{names:?}"
+    );
 
     // Let the work finish, unobserved; dropping the runtime waits for blocking tasks.
     for _ in 0..files.len() {
@@ -242,7 +258,11 @@ fn dropping_the_future_mid_archive_leaves_no_partial_file_and_releases_the_lock(
         drop(again);
         let artifact = t.artifact(&format!("kind/ns/n/{file_name}"));
         assert!(storage.try_lock(&artifact).await.unwrap().is_some());
-        assert!(t.storage.garbage_collect(&artifact, Duration::from_secs(10)).is_ok());
+        assert!(
+            t.storage
+                .garbage_collect(&artifact, Duration::from_secs(10))
+                .is_ok()
+        );
     });
 }
 

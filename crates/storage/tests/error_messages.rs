@@ -61,10 +61,14 @@ fn representative_errors() -> Vec<Error> {
     );
     // ResolvePath: a symlink loop inside the root.
     std::os::unix::fs::symlink("loop", t.base().join("loop")).unwrap();
-    errors.push(t.storage.verify_artifact(&Artifact {
-        digest: bad.digest.replace("abc", &"a".repeat(64)),
-        ..t.artifact("loop/x/a.tar.gz")
-    }).unwrap_err());
+    errors.push(
+        t.storage
+            .verify_artifact(&Artifact {
+                digest: bad.digest.replace("abc", &"a".repeat(64)),
+                ..t.artifact("loop/x/a.tar.gz")
+            })
+            .unwrap_err(),
+    );
     // Config, InvalidStoragePath, InvalidDir, MissingNamespace, ArchiveEntry.
     errors.push(
         Storage::new(&Options {
@@ -82,7 +86,11 @@ fn representative_errors() -> Vec<Error> {
         .unwrap_err(),
     );
     errors.push(t.storage.archive(&mut a, &file, None).unwrap_err());
-    errors.push(t.storage.new_artifact_for("Kind", &("", "n"), "v1", "a.tar.gz").unwrap_err());
+    errors.push(
+        t.storage
+            .new_artifact_for("Kind", &("", "n"), "v1", "a.tar.gz")
+            .unwrap_err(),
+    );
     errors.push(Error::from(ArchiveEntries::new().add_dir("../x").unwrap_err()));
     assert!(
         errors.iter().filter(|e| e.source().is_some()).count() >= 5,

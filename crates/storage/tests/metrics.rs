@@ -32,7 +32,10 @@ fn archives_move_the_duration_bytes_and_outcome_counters() {
     let storage = t.storage.clone().with_metrics(metrics);
 
     let before = exposition(&registry);
-    assert_eq!(sample(&before, "flux_artifact_archive_duration_seconds_count"), 0.0);
+    assert_eq!(
+        sample(&before, "flux_artifact_archive_duration_seconds_count"),
+        0.0
+    );
     assert_eq!(sample(&before, "flux_artifact_archive_output_bytes_total"), 0.0);
 
     let mut entries = ArchiveEntries::new();
@@ -51,13 +54,25 @@ fn archives_move_the_duration_bytes_and_outcome_counters() {
     let text = exposition(&registry);
     assert_eq!(sample(&text, "flux_artifact_archive_duration_seconds_count"), 3.0);
     let output = first.artifact.size.unwrap() + again.artifact.size.unwrap() + plain.size.unwrap();
-    assert_eq!(sample(&text, "flux_artifact_archive_output_bytes_total"), output as f64);
+    assert_eq!(
+        sample(&text, "flux_artifact_archive_output_bytes_total"),
+        output as f64
+    );
     // Two tar streams of one 10,000-byte file (root, header, content, padding and end
     // marker: 512 * (1 + 1 + 20 + 2)) and one of a 2-byte file.
     let input = 2 * 512 * (1 + 1 + 20 + 2) + 512 * (1 + 1 + 1 + 2);
-    assert_eq!(sample(&text, "flux_artifact_archive_input_bytes_total"), f64::from(input));
-    assert_eq!(sample(&text, r#"flux_artifact_archives_total{outcome="written"}"#), 2.0);
-    assert_eq!(sample(&text, r#"flux_artifact_archives_total{outcome="unchanged"}"#), 1.0);
+    assert_eq!(
+        sample(&text, "flux_artifact_archive_input_bytes_total"),
+        f64::from(input)
+    );
+    assert_eq!(
+        sample(&text, r#"flux_artifact_archives_total{outcome="written"}"#),
+        2.0
+    );
+    assert_eq!(
+        sample(&text, r#"flux_artifact_archives_total{outcome="unchanged"}"#),
+        1.0
+    );
 }
 
 #[test]
@@ -70,7 +85,10 @@ fn a_failed_archive_is_not_counted() {
     let mut artifact = t.artifact("kind/ns/n/a.tar.gz");
     assert!(storage.archive(&mut artifact, "/nonexistent", None).is_err());
     assert_eq!(
-        sample(&exposition(&registry), "flux_artifact_archive_duration_seconds_count"),
+        sample(
+            &exposition(&registry),
+            "flux_artifact_archive_duration_seconds_count"
+        ),
         0.0
     );
 }

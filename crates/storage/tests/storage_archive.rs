@@ -466,7 +466,10 @@ fn a_missing_dir_is_an_invalid_dir() {
         matches!(err, Error::InvalidDir { ref path, problem: DirProblem::Missing } if path == Path::new("/nonexistent/dir")),
         "{err}"
     );
-    assert_eq!(err.to_string(), "invalid dir path /nonexistent/dir: no such directory");
+    assert_eq!(
+        err.to_string(),
+        "invalid dir path /nonexistent/dir: no such directory"
+    );
     assert!(err.is_not_found());
 }
 
@@ -477,7 +480,13 @@ fn a_file_is_an_invalid_dir() {
     let mut artifact = t.artifact("kind/ns/name/a.tar.gz");
     let err = t.storage.archive(&mut artifact, file.path(), None).unwrap_err();
     assert!(
-        matches!(err, Error::InvalidDir { problem: DirProblem::NotADirectory, .. }),
+        matches!(
+            err,
+            Error::InvalidDir {
+                problem: DirProblem::NotADirectory,
+                ..
+            }
+        ),
         "{err}"
     );
     assert_eq!(
@@ -493,7 +502,13 @@ fn an_empty_path_is_an_invalid_dir() {
     let mut artifact = t.artifact("kind/ns/name/a.tar.gz");
     let err = t.storage.archive(&mut artifact, "", None).unwrap_err();
     assert!(
-        matches!(err, Error::InvalidDir { problem: DirProblem::EmptyPath, .. }),
+        matches!(
+            err,
+            Error::InvalidDir {
+                problem: DirProblem::EmptyPath,
+                ..
+            }
+        ),
         "{err}"
     );
     assert_eq!(err.to_string(), "invalid dir path : empty path");

@@ -122,7 +122,11 @@ fn a_directory_source_gives_the_bytes_of_archive() {
     let src = tempfile::tempdir().unwrap();
     write_tree(
         src.path(),
-        &[("apps/a.yaml", "a\n"), ("apps/b/c.yaml", "c\n"), (".git/HEAD", "ref\n")],
+        &[
+            ("apps/a.yaml", "a\n"),
+            ("apps/b/c.yaml", "c\n"),
+            (".git/HEAD", "ref\n"),
+        ],
     );
     let mut plain = t.artifact("k/ns/n/plain.tar.gz");
     let filter = source_ignore_filter(Vec::new(), &[]);
@@ -142,7 +146,10 @@ fn a_directory_source_gives_the_bytes_of_archive() {
 fn an_entry_list_gives_the_bytes_of_its_directory() {
     let t = TestStorage::new();
     let disk = tempfile::tempdir().unwrap();
-    write_tree(disk.path(), &[("run.sh", "#!/bin/sh\n"), ("values.yaml", "x: 1\n")]);
+    write_tree(
+        disk.path(),
+        &[("run.sh", "#!/bin/sh\n"), ("values.yaml", "x: 1\n")],
+    );
     chmod(&disk.path().join("run.sh"), 0o755);
 
     let mut list = ArchiveEntries::new();
@@ -187,20 +194,34 @@ fn an_entry_list_gives_the_bytes_of_its_directory() {
 #[test]
 fn an_excluded_directory_of_a_list_loses_its_entry_only_as_in_a_walk() {
     let t = TestStorage::new();
-    let list = entries(&[("build/keep.txt", "k\n"), ("build/x.txt", "x\n"), ("app.yaml", "a\n")]);
+    let list = entries(&[
+        ("build/keep.txt", "k\n"),
+        ("build/x.txt", "x\n"),
+        ("app.yaml", "a\n"),
+    ]);
     let tree = tempfile::tempdir().unwrap();
     write_tree(
         tree.path(),
-        &[("build/keep.txt", "k\n"), ("build/x.txt", "x\n"), ("app.yaml", "a\n")],
+        &[
+            ("build/keep.txt", "k\n"),
+            ("build/x.txt", "x\n"),
+            ("app.yaml", "a\n"),
+        ],
     );
-    for (k, v) in [("build/keep.txt", 0o644), ("build/x.txt", 0o644), ("app.yaml", 0o644)] {
+    for (k, v) in [
+        ("build/keep.txt", 0o644),
+        ("build/x.txt", 0o644),
+        ("app.yaml", 0o644),
+    ] {
         chmod(&tree.path().join(k), v);
     }
     let patterns = || vec![Pattern::new("build/", &[]), Pattern::new("!build/keep.txt", &[])];
 
     let mut plain = t.artifact("k/ns/n/plain.tar.gz");
     let walk_filter = source_ignore_filter(patterns(), &[]);
-    t.storage.archive(&mut plain, tree.path(), Some(&walk_filter)).unwrap();
+    t.storage
+        .archive(&mut plain, tree.path(), Some(&walk_filter))
+        .unwrap();
     let stored = t
         .storage
         .archive_content_addressed(
@@ -216,7 +237,10 @@ fn an_excluded_directory_of_a_list_loses_its_entry_only_as_in_a_walk() {
             .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
             .collect()
     };
-    assert_eq!(names(&file_of(&t, &stored.artifact)), [".", "app.yaml", "build/keep.txt"]);
+    assert_eq!(
+        names(&file_of(&t, &stored.artifact)),
+        [".", "app.yaml", "build/keep.txt"]
+    );
     assert_eq!(stored.artifact.digest, plain.digest);
 }
 
@@ -319,7 +343,13 @@ fn a_missing_source_directory_is_an_invalid_dir_and_creates_nothing() {
         .archive_content_addressed(KIND, &KEY, ArchiveSource::dir("/nonexistent/dir"))
         .unwrap_err();
     assert!(
-        matches!(err, Error::InvalidDir { problem: DirProblem::Missing, .. }),
+        matches!(
+            err,
+            Error::InvalidDir {
+                problem: DirProblem::Missing,
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(!t.base().join(DIR).exists());
@@ -330,7 +360,11 @@ fn an_empty_namespace_must_be_asked_for_as_cluster_scoped() {
     let t = TestStorage::new();
     let err = t
         .storage
-        .archive_content_addressed(KIND, &("", "global"), ArchiveSource::entries(ArchiveEntries::new()))
+        .archive_content_addressed(
+            KIND,
+            &("", "global"),
+            ArchiveSource::entries(ArchiveEntries::new()),
+        )
         .unwrap_err();
     assert!(
         matches!(&err, Error::MissingNamespace { name, .. } if name == "global"),
@@ -339,9 +373,17 @@ fn an_empty_namespace_must_be_asked_for_as_cluster_scoped() {
     assert!(err.to_string().contains("ClusterScoped(\"global\")"), "{err}");
     let stored = t
         .storage
-        .archive_content_addressed(KIND, &ClusterScoped("global"), ArchiveSource::entries(ArchiveEntries::new()))
+        .archive_content_addressed(
+            KIND,
+            &ClusterScoped("global"),
+            ArchiveSource::entries(ArchiveEntries::new()),
+        )
         .unwrap();
-    assert!(stored.artifact.path.starts_with("externalartifact/global/"), "{}", stored.artifact.path);
+    assert!(
+        stored.artifact.path.starts_with("externalartifact/global/"),
+        "{}",
+        stored.artifact.path
+    );
 }
 
 #[test]
@@ -367,7 +409,10 @@ fn concurrent_writers_of_the_same_content_write_it_once() {
     t.storage.verify_artifact(&results[0].artifact).unwrap();
     let file = file_of(&t, &results[0].artifact);
     let name = file.file_name().unwrap().to_string_lossy().into_owned();
-    assert_eq!(listing(&t), [".lock".to_owned(), name.clone(), format!("{name}.lock")]);
+    assert_eq!(
+        listing(&t),
+        [".lock".to_owned(), name.clone(), format!("{name}.lock")]
+    );
 }
 
 #[test]
@@ -440,9 +485,6 @@ fn writers_and_collectors_in_parallel_never_lose_a_file_being_published() {
         });
     });
     t.storage.verify_artifact(&current).unwrap();
-    let leftovers: Vec<String> = listing(&t)
-        .into_iter()
-        .filter(|n| n.ends_with(".tmp"))
-        .collect();
+    let leftovers: Vec<String> = listing(&t).into_iter().filter(|n| n.ends_with(".tmp")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }

@@ -428,7 +428,10 @@ fn the_directory_lock_file_is_never_collected() {
     set_age(&lock, secs(1000.0));
     let deleted = t
         .storage
-        .garbage_collect(&t.artifact(&format!("{DIR}/current.tar.gz")), Duration::from_secs(10))
+        .garbage_collect(
+            &t.artifact(&format!("{DIR}/current.tar.gz")),
+            Duration::from_secs(10),
+        )
         .unwrap();
     assert_eq!(names(&t, deleted), ["old.tar.gz"]);
     assert!(lock.exists());

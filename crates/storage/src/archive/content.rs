@@ -22,7 +22,7 @@ use crate::{
 /// Both give the same bytes for the same tree: a list archives exactly as the directory
 /// it describes would. The source owns what it holds (filters are shared behind an
 /// `Arc`), so it can be moved to another thread, as
-/// [`AsyncStorage`](crate::AsyncStorage) does.
+/// `AsyncStorage` (feature `tokio`) does.
 ///
 /// ```
 /// use flux_artifact_storage::{ArchiveEntries, ArchiveSource, source_ignore_filter};
@@ -88,7 +88,10 @@ impl ArchiveSource {
     /// The directory at `path`, leaving out what `filter` excludes, exactly as
     /// [`Storage::archive`] does.
     #[must_use]
-    pub fn dir_with_filter(path: impl Into<PathBuf>, filter: impl ArchiveFilter + Send + Sync + 'static) -> Self {
+    pub fn dir_with_filter(
+        path: impl Into<PathBuf>,
+        filter: impl ArchiveFilter + Send + Sync + 'static,
+    ) -> Self {
         ArchiveSource {
             kind: SourceKind::Dir {
                 path: path.into(),
@@ -101,14 +104,20 @@ impl ArchiveSource {
     #[must_use]
     pub fn entries(entries: ArchiveEntries) -> Self {
         ArchiveSource {
-            kind: SourceKind::Entries { entries, filter: None },
+            kind: SourceKind::Entries {
+                entries,
+                filter: None,
+            },
         }
     }
 
     /// The entries of `entries`, leaving out what `filter` excludes; see
     /// [`EntryFilter`] for what it is asked.
     #[must_use]
-    pub fn entries_with_filter(entries: ArchiveEntries, filter: impl EntryFilter + Send + Sync + 'static) -> Self {
+    pub fn entries_with_filter(
+        entries: ArchiveEntries,
+        filter: impl EntryFilter + Send + Sync + 'static,
+    ) -> Self {
         ArchiveSource {
             kind: SourceKind::Entries {
                 entries,
@@ -301,10 +310,11 @@ impl Storage {
 
     /// The absolute path of an object's directory (relative to the root, validated).
     pub(crate) fn object_dir_path(&self, relative_dir: &str) -> Result<PathBuf, Error> {
-        let dir = secure_join(self.base_path(), Path::new(relative_dir)).map_err(|source| Error::ResolvePath {
-            path: relative_dir.to_owned(),
-            source,
-        })?;
+        let dir =
+            secure_join(self.base_path(), Path::new(relative_dir)).map_err(|source| Error::ResolvePath {
+                path: relative_dir.to_owned(),
+                source,
+            })?;
         if dir == self.base_path() || !dir.starts_with(self.base_path()) {
             return Err(Error::StorageRoot {
                 op: "archive into",

@@ -313,7 +313,9 @@ fn parse_path(path: &Path) -> Result<Vec<u8>, ArchiveEntryError> {
         return Err(invalid("empty path"));
     }
     if bytes[0] == b'/' {
-        return Err(invalid("absolute; archive paths are relative to the archive root"));
+        return Err(invalid(
+            "absolute; archive paths are relative to the archive root",
+        ));
     }
     if bytes.contains(&0) {
         return Err(invalid("contains NUL"));
@@ -329,10 +331,7 @@ fn parse_path(path: &Path) -> Result<Vec<u8>, ArchiveEntryError> {
             _ => {}
         }
     }
-    Ok(bytes
-        .iter()
-        .map(|&b| if b == b'/' { 0 } else { b })
-        .collect())
+    Ok(bytes.iter().map(|&b| if b == b'/' { 0 } else { b }).collect())
 }
 
 #[cfg(unix)]
@@ -350,7 +349,9 @@ fn key_to_path(key: &[u8]) -> PathBuf {
     let bytes: Vec<u8> = key.iter().map(|&b| if b == 0 { b'/' } else { b }).collect();
     #[cfg(unix)]
     {
-        PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(bytes))
+        PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(
+            bytes,
+        ))
     }
     #[cfg(not(unix))]
     {
@@ -436,7 +437,10 @@ mod tests {
             }
         );
         let err = entries.add_dir("a").unwrap_err();
-        assert!(matches!(err, ArchiveEntryError::DirectoryOverFile { .. }), "{err}");
+        assert!(
+            matches!(err, ArchiveEntryError::DirectoryOverFile { .. }),
+            "{err}"
+        );
         assert_eq!(keys(&entries), ["a"]);
     }
 

@@ -227,7 +227,6 @@ impl Storage {
     }
 
     /// Counts a finished archive in the attached metrics, if any.
-    #[cfg_attr(not(feature = "metrics"), allow(clippy::unused_self))]
     pub(crate) fn record_archive(&self, started: Instant, written: &Written, new_file: bool) {
         #[cfg(feature = "metrics")]
         if let Some(metrics) = self.metrics() {
