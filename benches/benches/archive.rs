@@ -95,31 +95,36 @@ fn content_addressed(c: &mut Criterion) {
         if corpus == Corpus::ChartMix {
             group.measurement_time(Duration::from_secs(30));
         }
-        let mut artifact = s
-            .new_artifact_for("Bench", &("ns", "n"), "r", "a.tar.gz")
-            .expect("artifact");
-        group.bench_function("archive-dir", |b| {
-            b.iter(|| {
-                s.archive(black_box(&mut artifact), &tree.path, None)
-                    .expect("archive")
-            });
-        });
-        group.bench_function("content-addressed-dir", |b| {
-            b.iter(|| {
-                s.archive_content_addressed("Bench", &("ns", "dir"), ArchiveSource::dir(&tree.path))
-                    .expect("archive")
-            });
-        });
-        group.bench_function("content-addressed-entries", |b| {
-            b.iter_batched(
-                || ArchiveSource::entries(entries.clone()),
-                |source| {
-                    s.archive_content_addressed("Bench", &("ns", "entries"), source)
+        // Level 0 (stored) leaves out compression, which is the same for all three, to
+        // show what the source side costs.
+        for level in [6, 0] {
+            let s = s.clone().with_compression_level(level);
+            let mut artifact = s
+                .new_artifact_for("Bench", &("ns", "n"), "r", "a.tar.gz")
+                .expect("artifact");
+            group.bench_function(format!("archive-dir/level-{level}"), |b| {
+                b.iter(|| {
+                    s.archive(black_box(&mut artifact), &tree.path, None)
                         .expect("archive")
-                },
-                BatchSize::SmallInput,
-            );
-        });
+                });
+            });
+            group.bench_function(format!("content-addressed-dir/level-{level}"), |b| {
+                b.iter(|| {
+                    s.archive_content_addressed("Bench", &("ns", "dir"), ArchiveSource::dir(&tree.path))
+                        .expect("archive")
+                });
+            });
+            group.bench_function(format!("content-addressed-entries/level-{level}"), |b| {
+                b.iter_batched(
+                    || ArchiveSource::entries(entries.clone()),
+                    |source| {
+                        s.archive_content_addressed("Bench", &("ns", "entries"), source)
+                            .expect("archive")
+                    },
+                    BatchSize::SmallInput,
+                );
+            });
+        }
         group.finish();
     }
 }

@@ -273,16 +273,14 @@ impl ArchiveEntries {
                         path: source.clone(),
                         source: e,
                     };
-                    // Checked before opening, which would block on a FIFO.
+                    // Checked before opening, which would block on a FIFO. As in the
+                    // walk, the size is taken here and a file that changes afterwards
+                    // fails the copy below.
                     let metadata = fs::metadata(source).map_err(source_error)?;
                     if !metadata.is_file() {
                         return Err(source_error(not_a_regular_file()));
                     }
                     let mut file = File::open(source).map_err(source_error)?;
-                    let metadata = file.metadata().map_err(source_error)?;
-                    if !metadata.is_file() {
-                        return Err(source_error(not_a_regular_file()));
-                    }
                     let size = metadata.len();
                     tar.write_header(&name, EntryType::File, file_mode(&metadata), size)
                         .map_err(write_error)?;
