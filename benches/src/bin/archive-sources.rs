@@ -55,7 +55,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let entries = entries_of(&tree.path)?;
     let mut artifact = storage.new_artifact_for("Bench", &("ns", "n"), "r", "a.tar.gz")?;
 
-    let names = ["archive (dir)", "content-addressed (dir)", "content-addressed (entries)"];
+    let names = [
+        "archive (dir)",
+        "content-addressed (dir)",
+        "content-addressed (entries)",
+    ];
     let mut times: [Vec<Duration>; 3] = Default::default();
     for round in 0..rounds {
         // Each round starts with the next variant, so none always runs first or last.
@@ -120,9 +124,7 @@ fn entries_of(root: &Path) -> std::io::Result<ArchiveEntries> {
                 entries.add_dir(relative).map_err(std::io::Error::other)?;
                 walk(root, &path, entries)?;
             } else {
-                entries
-                    .add_file(relative, &path)
-                    .map_err(std::io::Error::other)?;
+                entries.add_file(relative, &path).map_err(std::io::Error::other)?;
             }
         }
         Ok(())

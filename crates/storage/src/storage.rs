@@ -473,8 +473,8 @@ impl Storage {
     /// object in the namespace of that name live, so removing it could wipe unrelated
     /// artifacts.
     ///
-    /// A writer busy in the directory at the same time fails rather than leaving a file
-    /// behind: call this once the object is gone and nothing reconciles it any more.
+    /// Call it once the object is gone and nothing reconciles it any more: a write into
+    /// the directory at the same time may fail, or recreate the directory after it.
     ///
     /// # Errors
     ///
