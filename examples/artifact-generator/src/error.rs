@@ -285,7 +285,7 @@ pub enum Error {
         path: String,
         /// What the extraction found.
         #[source]
-        source: UntarError,
+        source: Box<UntarError>,
     },
     /// An Extract source holds an entry that is refused: a link, a device, an absolute
     /// name or one with `..`.
@@ -297,7 +297,7 @@ pub enum Error {
         path: String,
         /// The refused entry.
         #[source]
-        source: UntarError,
+        source: Box<UntarError>,
     },
     /// A size limit of the build was exceeded.
     #[error("{field}: {what} exceeds the limit of {limit} bytes")]

@@ -5,11 +5,7 @@
 
 mod common;
 
-use artifact_generator::{
-    ErrorKind,
-    api::CopyStrategy,
-    builder::ArtifactBuilder,
-};
+use artifact_generator::{ErrorKind, api::CopyStrategy, builder::ArtifactBuilder};
 use common::{
     CopyExt, Sources, artifact, assert_files, build_err, build_ok, cases, copy, dirs, files, paths,
 };
@@ -52,7 +48,13 @@ fn glob_copies_every_match_into_the_destination() {
 fn source_root_copies_its_contents() {
     let (sources, artifact) = cases::root_directory_copy();
     let content = build_ok(&artifact, &sources);
-    assert_files(&content, &[("root.yaml", "root: content"), ("subdir/nested.yaml", "nested: content")]);
+    assert_files(
+        &content,
+        &[
+            ("root.yaml", "root: content"),
+            ("subdir/nested.yaml", "nested: content"),
+        ],
+    );
     assert_eq!(paths(&content), ["root.yaml", "subdir/", "subdir/nested.yaml"]);
 }
 
@@ -61,7 +63,10 @@ fn double_star_at_the_root_copies_everything() {
     let (sources, artifact) = cases::recursive_directory_copy();
     assert_files(
         &build_ok(&artifact, &sources),
-        &[("root.yaml", "root: content"), ("subdir/nested.yaml", "nested: content")],
+        &[
+            ("root.yaml", "root: content"),
+            ("subdir/nested.yaml", "nested: content"),
+        ],
     );
 }
 
@@ -83,7 +88,10 @@ fn directory_without_trailing_slash_lands_under_its_name() {
     let (sources, artifact) = cases::directory_without_trailing_slash();
     assert_files(
         &build_ok(&artifact, &sources),
-        &[("dest/config/app.yaml", "app: config"), ("dest/config/db.yaml", "db: config")],
+        &[
+            ("dest/config/app.yaml", "app: config"),
+            ("dest/config/db.yaml", "db: config"),
+        ],
     );
 }
 
@@ -92,7 +100,10 @@ fn directory_with_trailing_slash_lands_under_its_name() {
     let (sources, artifact) = cases::directory_with_trailing_slash();
     assert_files(
         &build_ok(&artifact, &sources),
-        &[("dest/config/app.yaml", "app: config"), ("dest/config/db.yaml", "db: config")],
+        &[
+            ("dest/config/app.yaml", "app: config"),
+            ("dest/config/db.yaml", "db: config"),
+        ],
     );
 }
 
@@ -107,7 +118,10 @@ fn dir_double_star_strips_the_directory_prefix() {
     let (sources, artifact) = cases::double_star_strips_prefix();
     assert_files(
         &build_ok(&artifact, &sources),
-        &[("dest/app.yaml", "app: config"), ("dest/subdir/db.yaml", "db: config")],
+        &[
+            ("dest/app.yaml", "app: config"),
+            ("dest/subdir/db.yaml", "db: config"),
+        ],
     );
 }
 
@@ -158,13 +172,19 @@ fn malformed_glob_is_invalid_glob() {
     let sources = Sources::new(&["source"]);
     let err = build_err(&artifact(vec![copy("@source/[", "@artifact/")]), &sources);
     assert_eq!(err.kind(), ErrorKind::InvalidGlob);
-    assert!(err.to_string().starts_with("spec.artifacts[0].copy[0].from '@source/[': invalid glob pattern"));
+    assert!(
+        err.to_string()
+            .starts_with("spec.artifacts[0].copy[0].from '@source/[': invalid glob pattern")
+    );
 }
 
 #[test]
 fn undeclared_alias_is_unknown_alias() {
     let sources = Sources::new(&["source"]);
-    let err = build_err(&artifact(vec![copy("@missing/file.yaml", "@artifact/")]), &sources);
+    let err = build_err(
+        &artifact(vec![copy("@missing/file.yaml", "@artifact/")]),
+        &sources,
+    );
     assert_eq!(err.kind(), ErrorKind::UnknownAlias);
     assert_eq!(
         err.to_string(),
@@ -189,18 +209,28 @@ fn scratch_directory_that_cannot_be_created_is_io() {
 fn errors_name_the_operation_the_caller_places_them_in() {
     let sources = Sources::new(&["source"]);
     sources.file("source", "a.yaml", "a: 1");
-    let artifact = artifact(vec![copy("@source/a.yaml", "@artifact/"), copy("@source/b.yaml", "@artifact/")]);
+    let artifact = artifact(vec![
+        copy("@source/a.yaml", "@artifact/"),
+        copy("@source/b.yaml", "@artifact/"),
+    ]);
     let err = ArtifactBuilder::new(&artifact, &sources.roots)
         .field_path("spec.artifacts[3]")
         .build()
         .unwrap_err();
-    assert!(err.to_string().starts_with("spec.artifacts[3].copy[1].from '@source/b.yaml'"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("spec.artifacts[3].copy[1].from '@source/b.yaml'"),
+        "{err}"
+    );
 }
 
 #[test]
 fn spec_errors_come_before_source_errors() {
     let sources = Sources::new(&["source"]);
-    let artifact = artifact(vec![copy("@source/missing.yaml", "@artifact/"), copy("@source/x", "artifact/")]);
+    let artifact = artifact(vec![
+        copy("@source/missing.yaml", "@artifact/"),
+        copy("@source/x", "artifact/"),
+    ]);
     assert_eq!(build_err(&artifact, &sources).kind(), ErrorKind::InvalidTo);
 }
 
@@ -231,7 +261,10 @@ fn file_where_a_directory_must_go_is_copy_conflict() {
     let sources = Sources::new(&["source"]);
     sources.file("source", "a", "file");
     sources.file("source", "dir/a/b.yaml", "b: 1");
-    let ops = vec![copy("@source/a", "@artifact/"), copy("@source/dir/**", "@artifact/")];
+    let ops = vec![
+        copy("@source/a", "@artifact/"),
+        copy("@source/dir/**", "@artifact/"),
+    ];
     let err = build_err(&artifact(ops), &sources);
     assert_eq!(err.kind(), ErrorKind::CopyConflict);
     assert_eq!(
@@ -245,10 +278,17 @@ fn directory_where_a_file_must_go_is_copy_conflict() {
     let sources = Sources::new(&["source"]);
     sources.file("source", "dir/a/b.yaml", "b: 1");
     sources.file("source", "other/a", "file");
-    let ops = vec![copy("@source/dir/**", "@artifact/"), copy("@source/other/**", "@artifact/")];
+    let ops = vec![
+        copy("@source/dir/**", "@artifact/"),
+        copy("@source/other/**", "@artifact/"),
+    ];
     let err = build_err(&artifact(ops), &sources);
     assert_eq!(err.kind(), ErrorKind::CopyConflict);
-    assert!(err.to_string().ends_with("'a' is a directory, and a file must go there"), "{err}");
+    assert!(
+        err.to_string()
+            .ends_with("'a' is a directory, and a file must go there"),
+        "{err}"
+    );
 }
 
 // Excludes (source-watcher's TestBuildWithExcludes).
@@ -266,7 +306,13 @@ fn exclude_leaves_out_a_file_extension() {
 fn exclude_leaves_out_a_directory_at_any_depth() {
     let (sources, artifact) = cases::exclude_directory_recursively();
     let content = build_ok(&artifact, &sources);
-    assert_files(&content, &[("app.yaml", "main app config"), ("configs/prod.yaml", "prod config")]);
+    assert_files(
+        &content,
+        &[
+            ("app.yaml", "main app config"),
+            ("configs/prod.yaml", "prod config"),
+        ],
+    );
     assert!(!dirs(&content).contains("testdata"));
 }
 
@@ -283,7 +329,10 @@ fn exclude_filters_glob_matches() {
     let (sources, artifact) = cases::exclude_with_glob();
     assert_files(
         &build_ok(&artifact, &sources),
-        &[("configs/app.yaml", "app config"), ("configs/config.yaml", "config")],
+        &[
+            ("configs/app.yaml", "app config"),
+            ("configs/config.yaml", "config"),
+        ],
     );
 }
 
@@ -301,7 +350,10 @@ fn exclude_matches_a_nested_directory_by_its_path_from_the_source_root() {
         &content,
         &[
             ("configs/cluster-issuer.yaml", "cluster issuer"),
-            ("controllers/sealed-secrets/release.yaml", "sealed-secrets release"),
+            (
+                "controllers/sealed-secrets/release.yaml",
+                "sealed-secrets release",
+            ),
         ],
     );
     assert!(!dirs(&content).contains("controllers/descheduler"));
@@ -315,7 +367,10 @@ fn exclude_matches_from_the_source_root_in_a_directory_copy() {
         &content,
         &[
             ("infrastructure/configs/cluster-issuer.yaml", "cluster issuer"),
-            ("infrastructure/controllers/sealed-secrets/release.yaml", "sealed-secrets release"),
+            (
+                "infrastructure/controllers/sealed-secrets/release.yaml",
+                "sealed-secrets release",
+            ),
         ],
     );
     assert!(!dirs(&content).contains("infrastructure/controllers/descheduler"));
@@ -329,7 +384,10 @@ fn exclude_matches_from_the_non_glob_prefix_of_from() {
         &content,
         &[
             ("configs/cluster-issuer.yaml", "cluster issuer"),
-            ("controllers/sealed-secrets/release.yaml", "sealed-secrets release"),
+            (
+                "controllers/sealed-secrets/release.yaml",
+                "sealed-secrets release",
+            ),
         ],
     );
 }
@@ -341,7 +399,10 @@ fn exclude_is_not_anchored_at_each_copied_directory() {
         &build_ok(&artifact, &sources),
         &[
             ("controllers/descheduler/release.yaml", "nested descheduler"),
-            ("controllers/sealed-secrets/release.yaml", "sealed-secrets release"),
+            (
+                "controllers/sealed-secrets/release.yaml",
+                "sealed-secrets release",
+            ),
         ],
     );
 }
@@ -362,7 +423,10 @@ fn exclude_matches_from_the_copied_directory_in_a_directory_copy() {
 #[test]
 fn exclude_leaves_out_one_nested_file_by_its_full_path() {
     let (sources, artifact) = cases::exclude_nested_file_by_full_path();
-    assert_files(&build_ok(&artifact, &sources), &[("configs/app.yaml", "app config")]);
+    assert_files(
+        &build_ok(&artifact, &sources),
+        &[("configs/app.yaml", "app config")],
+    );
 }
 
 #[test]
@@ -370,7 +434,10 @@ fn glob_whose_matches_are_all_excluded_is_all_excluded() {
     let sources = Sources::new(&["source"]);
     sources.file("source", "test.md", "test file");
     sources.file("source", "other.md", "other file");
-    let err = build_err(&artifact(vec![copy("@source/*.md", "@artifact/").exclude(&["*.md"])]), &sources);
+    let err = build_err(
+        &artifact(vec![copy("@source/*.md", "@artifact/").exclude(&["*.md"])]),
+        &sources,
+    );
     assert_eq!(err.kind(), ErrorKind::AllExcluded);
     assert_eq!(
         err.to_string(),
@@ -381,7 +448,10 @@ fn glob_whose_matches_are_all_excluded_is_all_excluded() {
 #[test]
 fn malformed_exclude_is_invalid_exclude() {
     let sources = Sources::new(&["source"]);
-    let err = build_err(&artifact(vec![copy("@source/*.md", "@artifact/").exclude(&["[*.md"])]), &sources);
+    let err = build_err(
+        &artifact(vec![copy("@source/*.md", "@artifact/").exclude(&["[*.md"])]),
+        &sources,
+    );
     assert_eq!(err.kind(), ErrorKind::InvalidExclude);
     assert!(
         err.to_string()
@@ -398,7 +468,10 @@ fn glob_match_keeps_its_path_under_the_destination() {
     // the matched path.
     let sources = Sources::new(&["source"]);
     sources.file("source", "configs/file1.yaml", "a: 1");
-    let content = build_ok(&artifact(vec![copy("@source/configs/*.yaml", "@artifact/apps/")]), &sources);
+    let content = build_ok(
+        &artifact(vec![copy("@source/configs/*.yaml", "@artifact/apps/")]),
+        &sources,
+    );
     assert_files(&content, &[("apps/configs/file1.yaml", "a: 1")]);
 }
 
@@ -430,7 +503,10 @@ fn merge_applies_only_to_files_named_or_matched_by_from() {
         copy("@base/**", "@artifact/"),
         copy("@overlay/**", "@artifact/").strategy(CopyStrategy::Merge),
     ];
-    assert_files(&build_ok(&artifact(ops), &sources), &[("values/a.yaml", "x: 2\n")]);
+    assert_files(
+        &build_ok(&artifact(ops), &sources),
+        &[("values/a.yaml", "x: 2\n")],
+    );
 }
 
 #[test]
@@ -454,7 +530,12 @@ fn materialise_writes_what_the_operations_produced() {
     let content = build_ok(&artifact, &sources);
     let staging = tempfile::tempdir().unwrap();
     content.materialise(staging.path()).unwrap();
-    for path in ["app.yaml", ".github/workflows/ci.yml", "charts/app-1.0.0.tar.gz", "bundle.zip"] {
+    for path in [
+        "app.yaml",
+        ".github/workflows/ci.yml",
+        "charts/app-1.0.0.tar.gz",
+        "bundle.zip",
+    ] {
         assert!(staging.path().join(path).is_file(), "{path}");
     }
 }
@@ -465,7 +546,10 @@ fn materialise_refuses_a_directory_that_is_not_empty() {
     let content = build_ok(&artifact, &sources);
     let staging = tempfile::tempdir().unwrap();
     std::fs::write(staging.path().join("x"), "").unwrap();
-    assert_eq!(content.materialise(staging.path()).unwrap_err().kind(), ErrorKind::Io);
+    assert_eq!(
+        content.materialise(staging.path()).unwrap_err().kind(),
+        ErrorKind::Io
+    );
 }
 
 #[test]
@@ -473,7 +557,10 @@ fn file_count_and_content_size_describe_the_archive() {
     let (sources, artifact) = cases::root_directory_copy();
     let content = build_ok(&artifact, &sources);
     assert_eq!(content.file_count(), 2);
-    assert_eq!(content.content_size(), ("root: content".len() + "nested: content".len()) as u64);
+    assert_eq!(
+        content.content_size(),
+        ("root: content".len() + "nested: content".len()) as u64
+    );
 }
 
 #[test]

@@ -39,7 +39,11 @@ fn streamed(content: &ArtifactContent) -> Vec<Entry> {
 fn archived(dir: &Path) -> Vec<Entry> {
     let filter = source_ignore_filter(Vec::new(), &[]);
     let mut entries = Vec::new();
-    for entry in WalkDir::new(dir).min_depth(1).follow_links(false).sort_by_file_name() {
+    for entry in WalkDir::new(dir)
+        .min_depth(1)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
         let entry = entry.unwrap();
         let relative = entry.path().strip_prefix(dir).unwrap();
         let metadata = entry.metadata().unwrap();
@@ -50,7 +54,12 @@ fn archived(dir: &Path) -> Vec<Entry> {
         if metadata.is_dir() {
             entries.push((name, true, false, Vec::new()));
         } else {
-            entries.push((name, false, executable(&metadata), std::fs::read(entry.path()).unwrap()));
+            entries.push((
+                name,
+                false,
+                executable(&metadata),
+                std::fs::read(entry.path()).unwrap(),
+            ));
         }
     }
     entries
@@ -101,6 +110,10 @@ fn executable_bits_reach_both_ways() {
         .filter(|e| e.2)
         .map(|e| e.0)
         .collect();
-    let expected: &[&str] = if cfg!(unix) { &["bin/tool", "scripts/run.sh"] } else { &[] };
+    let expected: &[&str] = if cfg!(unix) {
+        &["bin/tool", "scripts/run.sh"]
+    } else {
+        &[]
+    };
     assert_eq!(executables, expected);
 }

@@ -48,7 +48,10 @@ fn extract_double_star_finds_tarballs_at_any_depth() {
 fn extract_double_star_slash_pattern_is_recursive() {
     let sources = Sources::new(&["source"]);
     cases::manifests_tarball(&sources, "source", "releases/a/b/app.tgz");
-    let content = build_ok(&artifact(vec![extract("@source/releases/**/*.tgz", "@artifact/")]), &sources);
+    let content = build_ok(
+        &artifact(vec![extract("@source/releases/**/*.tgz", "@artifact/")]),
+        &sources,
+    );
     assert!(files(&content).contains_key("prod/config.yaml"));
 }
 
@@ -56,7 +59,10 @@ fn extract_double_star_slash_pattern_is_recursive() {
 fn invalid_tarball_is_extract_invalid_archive() {
     let sources = Sources::new(&["source"]);
     sources.file("source", "invalid.tgz", "this is not a tarball");
-    let err = build_err(&artifact(vec![extract("@source/invalid.tgz", "@artifact/")]), &sources);
+    let err = build_err(
+        &artifact(vec![extract("@source/invalid.tgz", "@artifact/")]),
+        &sources,
+    );
     assert_eq!(err.kind(), ErrorKind::ExtractInvalidArchive);
     assert_eq!(
         err.to_string(),
@@ -71,7 +77,10 @@ fn truncated_tarball_is_extract_invalid_archive() {
     let mut bytes = common::tarball(&[Tar::File("a.yaml", &"x".repeat(10_000))]);
     bytes.truncate(bytes.len() / 2);
     sources.bytes("source", "cut.tgz", &bytes);
-    let err = build_err(&artifact(vec![extract("@source/cut.tgz", "@artifact/")]), &sources);
+    let err = build_err(
+        &artifact(vec![extract("@source/cut.tgz", "@artifact/")]),
+        &sources,
+    );
     assert_eq!(err.kind(), ErrorKind::ExtractInvalidArchive);
 }
 
@@ -128,7 +137,10 @@ fn extract_glob_skips_files_that_are_not_tarballs() {
 fn extract_of_a_directory_is_extract_directory() {
     let sources = Sources::new(&["source"]);
     sources.file("source", "manifests/config.yaml", "key: value");
-    let err = build_err(&artifact(vec![extract("@source/manifests", "@artifact/")]), &sources);
+    let err = build_err(
+        &artifact(vec![extract("@source/manifests", "@artifact/")]),
+        &sources,
+    );
     assert_eq!(err.kind(), ErrorKind::ExtractDirectory);
     assert_eq!(
         err.to_string(),
@@ -140,7 +152,10 @@ fn extract_of_a_directory_is_extract_directory() {
 fn extract_of_a_file_without_a_tarball_extension_is_extract_not_tarball() {
     let sources = Sources::new(&["source"]);
     sources.file("source", "config.yaml", "key: value");
-    let err = build_err(&artifact(vec![extract("@source/config.yaml", "@artifact/")]), &sources);
+    let err = build_err(
+        &artifact(vec![extract("@source/config.yaml", "@artifact/")]),
+        &sources,
+    );
     assert_eq!(err.kind(), ErrorKind::ExtractNotTarball);
     assert_eq!(
         err.to_string(),
@@ -152,31 +167,47 @@ fn extract_of_a_file_without_a_tarball_extension_is_extract_not_tarball() {
 fn tarball_extensions_are_case_insensitive() {
     let sources = Sources::new(&["source"]);
     cases::manifests_tarball(&sources, "source", "APP.TGZ");
-    let content = build_ok(&artifact(vec![extract("@source/APP.TGZ", "@artifact/")]), &sources);
+    let content = build_ok(
+        &artifact(vec![extract("@source/APP.TGZ", "@artifact/")]),
+        &sources,
+    );
     assert!(files(&content).contains_key("config.yaml"));
 }
 
 #[test]
 fn extracted_files_keep_their_executable_bit() {
     let sources = Sources::new(&["source"]);
-    write_tarball(&sources, "source", "t.tgz", &[Tar::Exec("bin/run", "#!/bin/sh\n"), Tar::File("README", "r")]);
+    write_tarball(
+        &sources,
+        "source",
+        "t.tgz",
+        &[Tar::Exec("bin/run", "#!/bin/sh\n"), Tar::File("README", "r")],
+    );
     let content = build_ok(&artifact(vec![extract("@source/t.tgz", "@artifact/")]), &sources);
     let executable: Vec<_> = content
         .entries()
         .iter()
         .filter_map(|e| match e {
-            ArchiveEntry::File { path, executable, .. } => Some((path.to_str().unwrap().to_owned(), *executable)),
+            ArchiveEntry::File { path, executable, .. } => {
+                Some((path.to_str().unwrap().to_owned(), *executable))
+            }
             ArchiveEntry::Directory { .. } => None,
         })
         .collect();
-    assert_eq!(executable, [("README".to_owned(), false), ("bin/run".to_owned(), cfg!(unix))]);
+    assert_eq!(
+        executable,
+        [("README".to_owned(), false), ("bin/run".to_owned(), cfg!(unix))]
+    );
 }
 
 #[test]
 fn extracted_empty_directories_are_kept() {
     let sources = Sources::new(&["source"]);
     write_tarball(&sources, "source", "t.tgz", &[Tar::Dir("empty/")]);
-    let content = build_ok(&artifact(vec![extract("@source/t.tgz", "@artifact/x/")]), &sources);
+    let content = build_ok(
+        &artifact(vec![extract("@source/t.tgz", "@artifact/x/")]),
+        &sources,
+    );
     assert_eq!(common::paths(&content), ["x/", "x/empty/"]);
 }
 
@@ -185,8 +216,16 @@ fn extracted_empty_directories_are_kept() {
 #[test]
 fn entry_with_dot_dot_is_extract_unsafe_entry() {
     let sources = Sources::new(&["source"]);
-    write_tarball(&sources, "source", "evil.tgz", &[Tar::RawName(b"../../evil.yaml", "pwned")]);
-    let err = build_err(&artifact(vec![extract("@source/evil.tgz", "@artifact/")]), &sources);
+    write_tarball(
+        &sources,
+        "source",
+        "evil.tgz",
+        &[Tar::RawName(b"../../evil.yaml", "pwned")],
+    );
+    let err = build_err(
+        &artifact(vec![extract("@source/evil.tgz", "@artifact/")]),
+        &sources,
+    );
     assert_eq!(err.kind(), ErrorKind::ExtractUnsafeEntry);
     assert!(!sources.dir.path().join("evil.yaml").exists());
     let cause = std::error::Error::source(&err).unwrap().to_string();
@@ -199,7 +238,10 @@ fn absolute_entry_is_extract_unsafe_entry() {
     let target = sources.dir.path().join("abs.yaml");
     let name = target.to_str().unwrap().as_bytes().to_vec();
     write_tarball(&sources, "source", "evil.tgz", &[Tar::RawName(&name, "pwned")]);
-    let err = build_err(&artifact(vec![extract("@source/evil.tgz", "@artifact/")]), &sources);
+    let err = build_err(
+        &artifact(vec![extract("@source/evil.tgz", "@artifact/")]),
+        &sources,
+    );
     assert_eq!(err.kind(), ErrorKind::ExtractUnsafeEntry);
     assert!(!target.exists());
 }
@@ -207,8 +249,16 @@ fn absolute_entry_is_extract_unsafe_entry() {
 #[test]
 fn symlink_entry_is_extract_unsafe_entry() {
     let sources = Sources::new(&["source"]);
-    write_tarball(&sources, "source", "link.tgz", &[Tar::Symlink("passwd", "/etc/passwd")]);
-    let err = build_err(&artifact(vec![extract("@source/link.tgz", "@artifact/")]), &sources);
+    write_tarball(
+        &sources,
+        "source",
+        "link.tgz",
+        &[Tar::Symlink("passwd", "/etc/passwd")],
+    );
+    let err = build_err(
+        &artifact(vec![extract("@source/link.tgz", "@artifact/")]),
+        &sources,
+    );
     assert_eq!(err.kind(), ErrorKind::ExtractUnsafeEntry);
 }
 
@@ -216,7 +266,10 @@ fn symlink_entry_is_extract_unsafe_entry() {
 fn extract_to_dot_dot_is_path_escape() {
     let sources = Sources::new(&["source"]);
     cases::manifests_tarball(&sources, "source", "app.tgz");
-    let err = build_err(&artifact(vec![extract("@source/app.tgz", "@artifact/../outside")]), &sources);
+    let err = build_err(
+        &artifact(vec![extract("@source/app.tgz", "@artifact/../outside")]),
+        &sources,
+    );
     assert_eq!(err.kind(), ErrorKind::PathEscape);
     assert_eq!(
         err.to_string(),
@@ -227,7 +280,12 @@ fn extract_to_dot_dot_is_path_escape() {
 #[test]
 fn extraction_over_the_size_limit_is_size_limit() {
     let sources = Sources::new(&["source"]);
-    write_tarball(&sources, "source", "big.tgz", &[Tar::File("big", &"x".repeat(4096))]);
+    write_tarball(
+        &sources,
+        "source",
+        "big.tgz",
+        &[Tar::File("big", &"x".repeat(4096))],
+    );
     let artifact = artifact(vec![extract("@source/big.tgz", "@artifact/")]);
     let err = ArtifactBuilder::new(&artifact, &sources.roots)
         .max_extract_size(Some(1024))
@@ -260,7 +318,10 @@ fn extracted_file_where_a_directory_is_is_copy_conflict() {
     let sources = Sources::new(&["source"]);
     sources.file("source", "config.yaml/nested", "x");
     cases::manifests_tarball(&sources, "source", "app.tgz");
-    let ops = vec![copy("@source/config.yaml", "@artifact/"), extract("@source/app.tgz", "@artifact/")];
+    let ops = vec![
+        copy("@source/config.yaml", "@artifact/"),
+        extract("@source/app.tgz", "@artifact/"),
+    ];
     let err = build_err(&artifact(ops), &sources);
     assert_eq!(err.kind(), ErrorKind::CopyConflict);
 }

@@ -14,7 +14,9 @@ fn merged(sources: &Sources, base: &str, overlay: &str) -> String {
         copy("@base/values.yaml", "@artifact/values.yaml"),
         copy("@overlay/values.yaml", "@artifact/values.yaml").strategy(CopyStrategy::Merge),
     ];
-    files(&build_ok(&artifact(ops), sources)).remove("values.yaml").unwrap()
+    files(&build_ok(&artifact(ops), sources))
+        .remove("values.yaml")
+        .unwrap()
 }
 
 fn merge(base: &str, overlay: &str) -> String {
@@ -43,7 +45,10 @@ fn merge_applies_to_each_file_a_glob_matches() {
     let (sources, artifact) = cases::merge_in_directories();
     let files = files(&build_ok(&artifact, &sources));
     assert_yaml_eq(&files["config1.yaml"], "env: prod\nregion: us-west-1\n");
-    assert_yaml_eq(&files["config2.yaml"], "image: my-app:latest\nreplicas: 5\nversion: 1.0.0\n");
+    assert_yaml_eq(
+        &files["config2.yaml"],
+        "image: my-app:latest\nreplicas: 5\nversion: 1.0.0\n",
+    );
 }
 
 #[test]
@@ -88,7 +93,10 @@ fn source_that_is_not_yaml_is_merge_invalid_yaml() {
     ];
     let err = build_err(&artifact(ops), &sources);
     assert_eq!(err.kind(), ErrorKind::MergeInvalidYaml);
-    assert!(err.to_string().contains("cannot merge '@source2/config.env'"), "{err}");
+    assert!(
+        err.to_string().contains("cannot merge '@source2/config.env'"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -209,7 +217,10 @@ fn merge_of_a_merge_result_reads_the_first_merge() {
         copy("@b/v.yaml", "@artifact/").strategy(CopyStrategy::Merge),
         copy("@c/v.yaml", "@artifact/").strategy(CopyStrategy::Merge),
     ];
-    assert_eq!(files(&build_ok(&artifact(ops), &sources))["v.yaml"], "w: 1\nx: 1\nz: 1\n");
+    assert_eq!(
+        files(&build_ok(&artifact(ops), &sources))["v.yaml"],
+        "w: 1\nx: 1\nz: 1\n"
+    );
 }
 
 #[test]
@@ -237,7 +248,10 @@ fn files_over_the_merge_limit_are_size_limit() {
 fn alias_bombs_are_merge_invalid_yaml() {
     let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
     for i in 1..9 {
-        bomb.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(", ")));
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [{}]\n",
+            vec![format!("*a{}", i - 1); 10].join(", ")
+        ));
     }
     let sources = Sources::new(&["base", "overlay"]);
     sources.file("base", "values.yaml", "a: 1\n");
@@ -246,7 +260,10 @@ fn alias_bombs_are_merge_invalid_yaml() {
         copy("@base/values.yaml", "@artifact/"),
         copy("@overlay/values.yaml", "@artifact/").strategy(CopyStrategy::Merge),
     ];
-    assert_eq!(build_err(&artifact(ops), &sources).kind(), ErrorKind::MergeInvalidYaml);
+    assert_eq!(
+        build_err(&artifact(ops), &sources).kind(),
+        ErrorKind::MergeInvalidYaml
+    );
 }
 
 #[test]

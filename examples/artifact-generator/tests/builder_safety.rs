@@ -13,7 +13,10 @@ use common::{Sources, artifact, assert_files, build_err, build_ok, copy, paths};
 fn dot_dot_in_from_is_path_escape() {
     let sources = Sources::new(&["source", "other"]);
     sources.file("other", "secret.yaml", "s: 1");
-    let err = build_err(&artifact(vec![copy("@source/../other/secret.yaml", "@artifact/")]), &sources);
+    let err = build_err(
+        &artifact(vec![copy("@source/../other/secret.yaml", "@artifact/")]),
+        &sources,
+    );
     assert_eq!(err.kind(), ErrorKind::PathEscape);
     assert_eq!(
         err.to_string(),
@@ -32,16 +35,26 @@ fn dot_dot_in_a_glob_is_path_escape() {
 fn dot_dot_in_to_is_path_escape() {
     let sources = Sources::new(&["source"]);
     sources.file("source", "a.yaml", "a: 1");
-    let err = build_err(&artifact(vec![copy("@source/a.yaml", "@artifact/x/../../a.yaml")]), &sources);
+    let err = build_err(
+        &artifact(vec![copy("@source/a.yaml", "@artifact/x/../../a.yaml")]),
+        &sources,
+    );
     assert_eq!(err.kind(), ErrorKind::PathEscape);
 }
 
 #[test]
 fn a_leading_slash_stays_inside_the_source() {
     let sources = Sources::new(&["source"]);
-    let err = build_err(&artifact(vec![copy("@source//etc/hostname", "@artifact/")]), &sources);
+    let err = build_err(
+        &artifact(vec![copy("@source//etc/hostname", "@artifact/")]),
+        &sources,
+    );
     assert_eq!(err.kind(), ErrorKind::SourceNotFound);
-    assert!(err.to_string().contains("'etc/hostname' does not exist in source 'source'"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("'etc/hostname' does not exist in source 'source'"),
+        "{err}"
+    );
 }
 
 #[cfg(unix)]
@@ -55,7 +68,11 @@ mod symlinks {
         sources.file("outside", "secret.yaml", "secret: 1");
         sources.file("source", "app/app.yaml", "app: 1");
         let root = sources.root("source");
-        symlink(sources.root("outside").join("secret.yaml"), root.join("app/secret.yaml")).unwrap();
+        symlink(
+            sources.root("outside").join("secret.yaml"),
+            root.join("app/secret.yaml"),
+        )
+        .unwrap();
         symlink(sources.root("outside"), root.join("app/linked")).unwrap();
         symlink("app.yaml", root.join("app/inside.yaml")).unwrap();
         sources
@@ -78,14 +95,20 @@ mod symlinks {
     #[test]
     fn globs_do_not_enter_symlinked_directories() {
         let sources = with_links();
-        let err = build_err(&artifact(vec![copy("@source/app/linked/*", "@artifact/")]), &sources);
+        let err = build_err(
+            &artifact(vec![copy("@source/app/linked/*", "@artifact/")]),
+            &sources,
+        );
         assert_eq!(err.kind(), ErrorKind::NoGlobMatch);
     }
 
     #[test]
     fn naming_a_symlink_is_source_not_found() {
         let sources = with_links();
-        let err = build_err(&artifact(vec![copy("@source/app/secret.yaml", "@artifact/")]), &sources);
+        let err = build_err(
+            &artifact(vec![copy("@source/app/secret.yaml", "@artifact/")]),
+            &sources,
+        );
         assert_eq!(err.kind(), ErrorKind::SourceNotFound);
         assert_eq!(
             err.to_string(),
@@ -96,16 +119,26 @@ mod symlinks {
     #[test]
     fn paths_through_a_symlinked_directory_are_source_not_found() {
         let sources = with_links();
-        let err = build_err(&artifact(vec![copy("@source/app/linked/secret.yaml", "@artifact/")]), &sources);
+        let err = build_err(
+            &artifact(vec![copy("@source/app/linked/secret.yaml", "@artifact/")]),
+            &sources,
+        );
         assert_eq!(err.kind(), ErrorKind::SourceNotFound);
-        assert!(err.to_string().contains("'app/linked' is (or lies under) a symlink"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("'app/linked' is (or lies under) a symlink"),
+            "{err}"
+        );
     }
 
     #[test]
     fn extract_double_star_does_not_enter_symlinked_directories() {
         let sources = with_links();
         common::cases::manifests_tarball(&sources, "outside", "charts/app.tgz");
-        let op = common::CopyExt::strategy(copy("@source/**", "@artifact/"), artifact_generator::api::CopyStrategy::Extract);
+        let op = common::CopyExt::strategy(
+            copy("@source/**", "@artifact/"),
+            artifact_generator::api::CopyStrategy::Extract,
+        );
         let content = build_ok(&artifact(vec![op]), &sources);
         assert!(content.entries().is_empty());
     }
@@ -139,7 +172,10 @@ mod symlinks {
 fn cancellation_stops_the_build_between_operations() {
     let sources = Sources::new(&["source"]);
     sources.file("source", "a.yaml", "a: 1");
-    let artifact = artifact(vec![copy("@source/a.yaml", "@artifact/"), copy("@source/a.yaml", "@artifact/b.yaml")]);
+    let artifact = artifact(vec![
+        copy("@source/a.yaml", "@artifact/"),
+        copy("@source/a.yaml", "@artifact/b.yaml"),
+    ]);
     let calls = Cell::new(0);
     let cancel = || {
         calls.set(calls.get() + 1);
@@ -176,7 +212,10 @@ fn sources_are_only_read() {
     let before = listing(sources.root("source"));
     let ops = vec![
         copy("@source/a", "@artifact/"),
-        common::CopyExt::strategy(copy("@source/t.tgz", "@artifact/a/"), artifact_generator::api::CopyStrategy::Extract),
+        common::CopyExt::strategy(
+            copy("@source/t.tgz", "@artifact/a/"),
+            artifact_generator::api::CopyStrategy::Extract,
+        ),
     ];
     let content = build_ok(&artifact(ops), &sources);
     let staging = tempfile::tempdir().unwrap();
@@ -190,7 +229,11 @@ fn listing(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
         .into_iter()
         .map(|e| e.unwrap())
         .map(|e| {
-            let content = if e.file_type().is_file() { std::fs::read(e.path()).unwrap() } else { Vec::new() };
+            let content = if e.file_type().is_file() {
+                std::fs::read(e.path()).unwrap()
+            } else {
+                Vec::new()
+            };
             (e.path().display().to_string(), content)
         })
         .collect()

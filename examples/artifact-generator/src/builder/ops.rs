@@ -421,7 +421,7 @@ fn untar_error(state: &State<'_>, op: &Operation<'_>, name: &str, target: &Path,
         | UntarError::UnsupportedType { .. } => Error::ExtractUnsafeEntry {
             field,
             path,
-            source: e,
+            source: Box::new(e),
         },
         // Writing into a fresh directory fails on a full disk, or when the archive's own
         // entries collide (a file and a directory of the same name).
@@ -440,7 +440,7 @@ fn untar_error(state: &State<'_>, op: &Operation<'_>, name: &str, target: &Path,
         e => Error::ExtractInvalidArchive {
             field,
             path,
-            source: e,
+            source: Box::new(e),
         },
     }
 }

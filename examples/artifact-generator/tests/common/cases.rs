@@ -75,7 +75,10 @@ pub fn all() -> Vec<(&'static str, Setup)> {
         ("root_directory_copy", root_directory_copy),
         ("recursive_directory_copy", recursive_directory_copy),
         ("later_copies_overwrite", later_copies_overwrite),
-        ("directory_without_trailing_slash", directory_without_trailing_slash),
+        (
+            "directory_without_trailing_slash",
+            directory_without_trailing_slash,
+        ),
         ("directory_with_trailing_slash", directory_with_trailing_slash),
         ("file_into_directory", file_into_directory),
         ("double_star_strips_prefix", double_star_strips_prefix),
@@ -86,12 +89,27 @@ pub fn all() -> Vec<(&'static str, Setup)> {
         ("multiple_excludes", multiple_excludes),
         ("exclude_with_glob", exclude_with_glob),
         ("exclude_single_file", exclude_single_file),
-        ("exclude_nested_directory_by_full_path", exclude_nested_directory_by_full_path),
-        ("exclude_from_directory_copy_by_root_path", exclude_from_directory_copy_by_root_path),
+        (
+            "exclude_nested_directory_by_full_path",
+            exclude_nested_directory_by_full_path,
+        ),
+        (
+            "exclude_from_directory_copy_by_root_path",
+            exclude_from_directory_copy_by_root_path,
+        ),
         ("exclude_by_selected_root_path", exclude_by_selected_root_path),
-        ("exclude_not_anchored_at_walk_root", exclude_not_anchored_at_walk_root),
-        ("exclude_from_directory_copy_by_subtree_path", exclude_from_directory_copy_by_subtree_path),
-        ("exclude_nested_file_by_full_path", exclude_nested_file_by_full_path),
+        (
+            "exclude_not_anchored_at_walk_root",
+            exclude_not_anchored_at_walk_root,
+        ),
+        (
+            "exclude_from_directory_copy_by_subtree_path",
+            exclude_from_directory_copy_by_subtree_path,
+        ),
+        (
+            "exclude_nested_file_by_full_path",
+            exclude_nested_file_by_full_path,
+        ),
         ("merge_yaml", merge_yaml),
         ("merge_json_into_yaml", merge_json_into_yaml),
         ("merge_in_directories", merge_in_directories),
@@ -133,7 +151,10 @@ pub fn glob_pattern() -> (Sources, OutputArtifact) {
     for file in ["deployment.yaml", "service.yaml", "configmap.yaml"] {
         sources.file("source", file, "apiVersion: v1");
     }
-    (sources, artifact(vec![copy("@source/*.yaml", "@artifact/manifests/")]))
+    (
+        sources,
+        artifact(vec![copy("@source/*.yaml", "@artifact/manifests/")]),
+    )
 }
 
 pub fn root_directory_copy() -> (Sources, OutputArtifact) {
@@ -154,7 +175,10 @@ pub fn later_copies_overwrite() -> (Sources, OutputArtifact) {
     sources.file("source1", "config/database.yaml", "source1: db");
     sources.file("source2", "config/app.yaml", "source2: app");
     sources.file("source2", "config/network.yaml", "source2: net");
-    let ops = vec![copy("@source1/**", "@artifact/"), copy("@source2/**", "@artifact/")];
+    let ops = vec![
+        copy("@source1/**", "@artifact/"),
+        copy("@source2/**", "@artifact/"),
+    ];
     (sources, artifact(ops))
 }
 
@@ -166,24 +190,36 @@ fn config_dir() -> Sources {
 }
 
 pub fn directory_without_trailing_slash() -> (Sources, OutputArtifact) {
-    (config_dir(), artifact(vec![copy("@source/config", "@artifact/dest")]))
+    (
+        config_dir(),
+        artifact(vec![copy("@source/config", "@artifact/dest")]),
+    )
 }
 
 pub fn directory_with_trailing_slash() -> (Sources, OutputArtifact) {
-    (config_dir(), artifact(vec![copy("@source/config/", "@artifact/dest/")]))
+    (
+        config_dir(),
+        artifact(vec![copy("@source/config/", "@artifact/dest/")]),
+    )
 }
 
 pub fn file_into_directory() -> (Sources, OutputArtifact) {
     let sources = Sources::new(&["source"]);
     sources.file("source", "config.yaml", "a: test");
-    (sources, artifact(vec![copy("@source/config.yaml", "@artifact/dest/")]))
+    (
+        sources,
+        artifact(vec![copy("@source/config.yaml", "@artifact/dest/")]),
+    )
 }
 
 pub fn double_star_strips_prefix() -> (Sources, OutputArtifact) {
     let sources = Sources::new(&["source"]);
     sources.file("source", "config/app.yaml", "app: config");
     sources.file("source", "config/subdir/db.yaml", "db: config");
-    (sources, artifact(vec![copy("@source/config/**", "@artifact/dest/")]))
+    (
+        sources,
+        artifact(vec![copy("@source/config/**", "@artifact/dest/")]),
+    )
 }
 
 pub fn file_to_file() -> (Sources, OutputArtifact) {
@@ -193,7 +229,10 @@ pub fn file_to_file() -> (Sources, OutputArtifact) {
     sources.file("chart", "values.yaml", "name: podinfo");
     let ops = vec![
         copy("@chart/**", "@artifact/"),
-        copy("@repo/charts/podinfo/values-prod.yaml", "@artifact/podinfo/values.yaml"),
+        copy(
+            "@repo/charts/podinfo/values-prod.yaml",
+            "@artifact/podinfo/values.yaml",
+        ),
     ];
     (sources, artifact(ops))
 }
@@ -215,7 +254,10 @@ pub fn exclude_extension() -> (Sources, OutputArtifact) {
     sources.file("source", "config.json", "json content");
     sources.file("source", "README.md", "markdown content");
     sources.file("source", "notes.md", "more markdown");
-    (sources, artifact(vec![copy("@source/**", "@artifact/").exclude(&["*.md"])]))
+    (
+        sources,
+        artifact(vec![copy("@source/**", "@artifact/").exclude(&["*.md"])]),
+    )
 }
 
 pub fn exclude_directory_recursively() -> (Sources, OutputArtifact) {
@@ -260,20 +302,38 @@ pub fn exclude_single_file() -> (Sources, OutputArtifact) {
 fn infrastructure() -> Sources {
     let sources = Sources::new(&["source"]);
     let base = "infrastructure/controllers";
-    sources.file("source", &format!("{base}/descheduler/release.yaml"), "descheduler release");
-    sources.file("source", &format!("{base}/descheduler/kustomization.yaml"), "descheduler kustomization");
-    sources.file("source", &format!("{base}/sealed-secrets/release.yaml"), "sealed-secrets release");
-    sources.file("source", "infrastructure/configs/cluster-issuer.yaml", "cluster issuer");
+    sources.file(
+        "source",
+        &format!("{base}/descheduler/release.yaml"),
+        "descheduler release",
+    );
+    sources.file(
+        "source",
+        &format!("{base}/descheduler/kustomization.yaml"),
+        "descheduler kustomization",
+    );
+    sources.file(
+        "source",
+        &format!("{base}/sealed-secrets/release.yaml"),
+        "sealed-secrets release",
+    );
+    sources.file(
+        "source",
+        "infrastructure/configs/cluster-issuer.yaml",
+        "cluster issuer",
+    );
     sources
 }
 
 pub fn exclude_nested_directory_by_full_path() -> (Sources, OutputArtifact) {
-    let op = copy("@source/infrastructure/**", "@artifact/").exclude(&["infrastructure/controllers/descheduler/**"]);
+    let op = copy("@source/infrastructure/**", "@artifact/")
+        .exclude(&["infrastructure/controllers/descheduler/**"]);
     (infrastructure(), artifact(vec![op]))
 }
 
 pub fn exclude_from_directory_copy_by_root_path() -> (Sources, OutputArtifact) {
-    let op = copy("@source/infrastructure", "@artifact/").exclude(&["infrastructure/controllers/descheduler/**"]);
+    let op =
+        copy("@source/infrastructure", "@artifact/").exclude(&["infrastructure/controllers/descheduler/**"]);
     (infrastructure(), artifact(vec![op]))
 }
 
@@ -284,7 +344,11 @@ pub fn exclude_by_selected_root_path() -> (Sources, OutputArtifact) {
 
 pub fn exclude_not_anchored_at_walk_root() -> (Sources, OutputArtifact) {
     let sources = Sources::new(&["source"]);
-    sources.file("source", "infrastructure/descheduler/release.yaml", "top-level descheduler");
+    sources.file(
+        "source",
+        "infrastructure/descheduler/release.yaml",
+        "top-level descheduler",
+    );
     sources.file(
         "source",
         "infrastructure/controllers/descheduler/release.yaml",
@@ -345,7 +409,11 @@ pub fn merge_json_into_yaml() -> (Sources, OutputArtifact) {
 pub fn merge_in_directories() -> (Sources, OutputArtifact) {
     let sources = Sources::new(&["source1", "source2"]);
     sources.file("source1", "config1.yaml", "\nenv: dev\nregion: us-west-1\n");
-    sources.file("source1", "config2.yaml", "\nversion: 1.0.0\nimage: my-app:latest\n");
+    sources.file(
+        "source1",
+        "config2.yaml",
+        "\nversion: 1.0.0\nimage: my-app:latest\n",
+    );
     sources.file("source2", "config1.yaml", "env: prod");
     sources.file("source2", "config2.yaml", "replicas: 5");
     let ops = vec![
@@ -428,8 +496,18 @@ pub fn extract_overwrites_extract() -> (Sources, OutputArtifact) {
     let sources = Sources::new(&["source"]);
     let first = "\nname: first-app\nversion: 1.0.0\nenv: first\n";
     let second = "\nname: second-app\nversion: 2.0.0\nenv: second\n";
-    write_tarball(&sources, "source", "first.tgz", &[Tar::File("config.yaml", first)]);
-    write_tarball(&sources, "source", "second.tgz", &[Tar::File("config.yaml", second)]);
+    write_tarball(
+        &sources,
+        "source",
+        "first.tgz",
+        &[Tar::File("config.yaml", first)],
+    );
+    write_tarball(
+        &sources,
+        "source",
+        "second.tgz",
+        &[Tar::File("config.yaml", second)],
+    );
     let ops = vec![
         copy("@source/first.tgz", "@artifact/").strategy(CopyStrategy::Extract),
         copy("@source/second.tgz", "@artifact/").strategy(CopyStrategy::Extract),
@@ -469,7 +547,12 @@ pub fn executable_files() -> (Sources, OutputArtifact) {
         let path = sources.root("repo").join("scripts/run.sh");
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    write_tarball(&sources, "repo", "tools.tgz", &[Tar::Exec("bin/tool", "#!/bin/sh\n")]);
+    write_tarball(
+        &sources,
+        "repo",
+        "tools.tgz",
+        &[Tar::Exec("bin/tool", "#!/bin/sh\n")],
+    );
     let ops = vec![
         copy("@repo/scripts", "@artifact/"),
         copy("@repo/tools.tgz", "@artifact/").strategy(CopyStrategy::Extract),
@@ -485,15 +568,29 @@ pub fn helm_chart_composition() -> (Sources, OutputArtifact) {
         "chart",
         "podinfo-6.7.0.tgz",
         &[
-            Tar::File("podinfo/Chart.yaml", "apiVersion: v2\nname: podinfo\nversion: 6.7.0\n"),
-            Tar::File("podinfo/values.yaml", "replicaCount: 1\nimage:\n  tag: 6.7.0\n  pullPolicy: IfNotPresent\n"),
+            Tar::File(
+                "podinfo/Chart.yaml",
+                "apiVersion: v2\nname: podinfo\nversion: 6.7.0\n",
+            ),
+            Tar::File(
+                "podinfo/values.yaml",
+                "replicaCount: 1\nimage:\n  tag: 6.7.0\n  pullPolicy: IfNotPresent\n",
+            ),
             Tar::File("podinfo/templates/deployment.yaml", "kind: Deployment\n"),
         ],
     );
-    sources.file("repo", "charts/podinfo/values-prod.yaml", "replicaCount: 3\nimage:\n  tag: 6.7.1\n");
+    sources.file(
+        "repo",
+        "charts/podinfo/values-prod.yaml",
+        "replicaCount: 3\nimage:\n  tag: 6.7.1\n",
+    );
     let ops = vec![
         copy("@chart/podinfo-6.7.0.tgz", "@artifact/").strategy(CopyStrategy::Extract),
-        copy("@repo/charts/podinfo/values-prod.yaml", "@artifact/podinfo/values.yaml").strategy(CopyStrategy::Merge),
+        copy(
+            "@repo/charts/podinfo/values-prod.yaml",
+            "@artifact/podinfo/values.yaml",
+        )
+        .strategy(CopyStrategy::Merge),
     ];
     (sources, artifact(ops))
 }

@@ -193,9 +193,15 @@ pub fn tarball(entries: &[Tar<'_>]) -> Vec<u8> {
         match entry {
             Tar::File(name, content) | Tar::Exec(name, content) => {
                 header.set_entry_type(tar::EntryType::Regular);
-                header.set_mode(if matches!(entry, Tar::Exec(..)) { 0o755 } else { 0o644 });
+                header.set_mode(if matches!(entry, Tar::Exec(..)) {
+                    0o755
+                } else {
+                    0o644
+                });
                 header.set_size(content.len() as u64);
-                builder.append_data(&mut header, name, content.as_bytes()).unwrap();
+                builder
+                    .append_data(&mut header, name, content.as_bytes())
+                    .unwrap();
             }
             Tar::Dir(name) => {
                 header.set_entry_type(tar::EntryType::Directory);
