@@ -82,6 +82,19 @@ pub(crate) fn parse<'a>(
     let source_field = || SpecField::new(format!("{field}.from"), &op.from);
     let dest_field = || SpecField::new(format!("{field}.to"), &op.to);
 
+    // A NUL cannot be in a file name, nor in an archive path.
+    if op.from.contains('\0') {
+        return Err(Error::InvalidFrom {
+            field: source_field(),
+            reason: "must not contain a NUL character",
+        });
+    }
+    if op.to.contains('\0') {
+        return Err(Error::InvalidTo {
+            field: dest_field(),
+            reason: "must not contain a NUL character",
+        });
+    }
     let Some(rest) = op.from.strip_prefix('@') else {
         return Err(Error::InvalidFrom {
             field: source_field(),
@@ -235,6 +248,18 @@ mod tests {
         assert!(matches!(
             parse_err("@/a", "@artifact/"),
             Error::InvalidFrom { .. }
+        ));
+    }
+
+    #[test]
+    fn nul_characters_are_refused() {
+        assert!(matches!(
+            parse_err("@src/a\0b", "@artifact/"),
+            Error::InvalidFrom { .. }
+        ));
+        assert!(matches!(
+            parse_err("@src/a", "@artifact/a\0b"),
+            Error::InvalidTo { .. }
         ));
     }
 
