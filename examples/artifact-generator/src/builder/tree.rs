@@ -92,12 +92,13 @@ impl Tree {
     fn dir_mut(&mut self, path: &[OsString]) -> Result<&mut BTreeMap<OsString, Node>, Conflict> {
         let mut dir = &mut self.root;
         for (i, part) in path.iter().enumerate() {
-            let node = dir
-                .entry(part.clone())
-                .or_insert_with(|| Node::Dir(BTreeMap::new()));
-            match node {
-                Node::Dir(children) => dir = children,
-                Node::File(_) => return Err(Conflict::FileInTheWay(display(&path[..=i]))),
+            // Look up before inserting, so that existing directories cost no allocation.
+            if !dir.contains_key(part) {
+                dir.insert(part.clone(), Node::Dir(BTreeMap::new()));
+            }
+            match dir.get_mut(part) {
+                Some(Node::Dir(children)) => dir = children,
+                _ => return Err(Conflict::FileInTheWay(display(&path[..=i]))),
             }
         }
         Ok(dir)
