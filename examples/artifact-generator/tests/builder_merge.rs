@@ -276,3 +276,101 @@ fn helm_values_merge_into_an_extracted_chart() {
     );
     assert!(files.contains_key("podinfo/Chart.yaml"));
 }
+
+#[test]
+fn any_string_survives_the_merge_as_key_and_value() {
+    let tricky = [
+        "",
+        " ",
+        "a ",
+        " a",
+        "-",
+        "- a",
+        "-a",
+        "?",
+        "? a",
+        ":",
+        "a:",
+        "a: b",
+        "a:b",
+        "#",
+        "a #b",
+        "a#b",
+        "'",
+        "\"",
+        "'a'",
+        "\\",
+        "a\\nb",
+        "\n",
+        "a\n",
+        "a\nb",
+        "a\n\nb\n\n",
+        " a\nb",
+        "a \nb",
+        "\t",
+        "a\tb",
+        "%a",
+        "@a",
+        "`a",
+        "!a",
+        "&a",
+        "*a",
+        "|",
+        ">",
+        "[a]",
+        "{a}",
+        "a,b",
+        "a]",
+        "---",
+        "...",
+        "--- a",
+        "yes",
+        "No",
+        "on",
+        "y",
+        "~",
+        "null",
+        "1",
+        "-1",
+        "0x1",
+        "1e3",
+        "1_0",
+        ".5",
+        "1:20",
+        "2024-01-01",
+        "<<",
+        "=",
+        "\0",
+        "\u{7f}",
+        "\u{85}",
+        "\u{feff}a",
+        "é",
+        "日本",
+        "\u{2028}",
+        "a\rb",
+        "0o17",
+        ".inf",
+        "+.5",
+    ];
+    let long = "word ".repeat(60);
+    let mut strings: Vec<&str> = tricky.to_vec();
+    strings.push(&long);
+    // The strings go in through JSON (a YAML subset), so escapes need no YAML care.
+    let entries: Vec<String> = strings
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let json = serde_json::to_string(s).unwrap();
+            format!("\"k{i}\": {json}, {json}: \"v{i}\"")
+        })
+        .collect();
+    let out = merge("{}", &format!("{{{}}}", entries.join(", ")));
+    let parsed: serde_yaml_ng::Mapping =
+        serde_yaml_ng::from_str(&out).unwrap_or_else(|e| panic!("{e}:\n{out}"));
+    for (i, s) in strings.iter().enumerate() {
+        let value = parsed.get(format!("k{i}")).and_then(|v| v.as_str());
+        assert_eq!(value, Some(*s), "value {s:?} in:\n{out}");
+        let key = parsed.get(*s).and_then(|v| v.as_str());
+        assert_eq!(key, Some(format!("v{i}").as_str()), "key {s:?} in:\n{out}");
+    }
+}

@@ -418,6 +418,76 @@ mod tests {
     }
 
     #[test]
+    fn output_reads_back_as_the_same_map_with_go_yaml_rules() {
+        let tricky = [
+            "",
+            " ",
+            "a ",
+            "-",
+            "- a",
+            "-a",
+            "? a",
+            ":",
+            "a:",
+            "a: b",
+            "#",
+            "a #b",
+            "'",
+            "\"",
+            "\\",
+            "\n",
+            "a\n\nb\n\n",
+            " a\nb",
+            "a \nb",
+            "\t",
+            "%a",
+            "@a",
+            "!a",
+            "&a",
+            "*a",
+            "|",
+            ">",
+            "[a]",
+            "{a}",
+            "---",
+            "...",
+            "yes",
+            "No",
+            "on",
+            "y",
+            "~",
+            "null",
+            "1",
+            "-1",
+            "0x1",
+            "0755",
+            "1e3",
+            "1_0",
+            ".5",
+            "1:20",
+            "2024-01-01",
+            "<<",
+            "\0",
+            "\u{85}",
+            "é",
+            "a\rb",
+            "+.5",
+            "08",
+        ];
+        let mut map = Map::new();
+        for (i, s) in tricky.iter().enumerate() {
+            map.insert(format!("k{i}"), Value::String((*s).to_owned()));
+            map.insert(
+                (*s).to_owned(),
+                Value::Seq(vec![Value::String((*s).to_owned()), Value::Null]),
+            );
+        }
+        map.insert("nested".to_owned(), Value::Map(map.clone()));
+        let text = to_yaml(&map).unwrap();
+        assert_eq!(load(&text).unwrap(), map, "{text}");
+    }
+
+    #[test]
     fn natural_order_never_panics_on_odd_keys() {
         let mut keys: Vec<String> = (0..200).map(|i| format!("{}0{}a{}", i % 7, i % 3, i)).collect();
         keys.extend(["0", "00", "a0", "a00", "0a", "", "-", "~1"].map(String::from));
