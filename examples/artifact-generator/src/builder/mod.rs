@@ -325,8 +325,7 @@ impl ArtifactContent {
     /// what the default `.sourceignore` rules leave out of the archive. Directories are
     /// 0755, files 0644, or 0755 when executable.
     ///
-    /// Archiving `dir` with Flux's default filter
-    /// ([`source_ignore_filter`](flux_artifact::storage::source_ignore_filter) with no
+    /// Archiving `dir` with Flux's default filter ([`source_ignore_filter`] with no
     /// patterns) gives the same archive as the [`entries`](Self::entries).
     ///
     /// # Errors
