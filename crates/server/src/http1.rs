@@ -108,8 +108,7 @@ pub(crate) async fn serve_connection(
                 false,
             )
         } else {
-            let path = origin_path(&head.target);
-            handle(&head.method, path, &head.headers, &files)
+            handle(&head.method, &head.target, &head.headers, &files)
         };
         // Requests with bodies are not read, so the stream cannot go on after them.
         let close = has_body || !keep_alive(&head) || *shutdown.borrow();
@@ -157,17 +156,6 @@ async fn linger_close(mut stream: TcpStream) {
             _ => return,
         }
     }
-}
-
-/// The path of a request target: origin-form as is, absolute-form without scheme and
-/// authority; anything else is returned for the path checks to refuse.
-fn origin_path(target: &str) -> &str {
-    for scheme in ["http://", "https://"] {
-        if let Some(rest) = target.strip_prefix(scheme) {
-            return rest.find('/').map_or("/", |i| &rest[i..]);
-        }
-    }
-    target
 }
 
 fn keep_alive(head: &Head) -> bool {
@@ -298,14 +286,6 @@ async fn write_reply(stream: &mut TcpStream, reply: Reply, close: bool, idle: Du
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn absolute_form_targets_become_paths() {
-        assert_eq!(origin_path("/a/b"), "/a/b");
-        assert_eq!(origin_path("http://host:9090/a/b?x"), "/a/b?x");
-        assert_eq!(origin_path("http://host"), "/");
-        assert_eq!(origin_path("*"), "*");
-    }
 
     fn head(text: &str) -> Head {
         match parse_head(text.as_bytes()) {

@@ -630,3 +630,51 @@ async fn oversized_and_malformed_heads_are_refused() {
         .unwrap();
     assert!(String::from_utf8_lossy(&all).starts_with("HTTP/1.1 400"));
 }
+
+#[tokio::test]
+async fn the_query_string_is_ignored_like_go_file_server() {
+    let root = root_with(&[("k/ns/n/a.tar.gz", b"artifact")]);
+    let server = start(root.path()).await;
+    for target in [
+        "/k/ns/n/a.tar.gz?x=1",
+        "/k/ns/n/a.tar.gz?",
+        "/k/ns/n/a.tar.gz?../x",
+        "/k/ns/n/a.tar.gz?/../../etc/passwd",
+        "/k/ns/n/a.tar.gz?a=%2e%2e&b=%00",
+        "/k/ns/n/a.tar.gz??x?y",
+        "http://artifacts/k/ns/n/a.tar.gz?x=1",
+    ] {
+        let reply = get(server.addr, target).await;
+        assert_eq!(reply.status, 200, "{target}");
+        assert_eq!(reply.body, b"artifact", "{target}");
+    }
+}
+
+#[tokio::test]
+async fn the_query_does_not_hide_traversal_in_the_path() {
+    let root = root_with(&[("k/ns/n/a.tar.gz", b"artifact")]);
+    let server = start(root.path()).await;
+    for target in ["/../k/ns/n/a.tar.gz?x=1", "/k/%2e%2e/a.tar.gz?", "/k//a.tar.gz?x"] {
+        assert_eq!(get(server.addr, target).await.status, 400, "{target}");
+    }
+}
+
+#[tokio::test]
+async fn an_encoded_question_mark_is_part_of_the_file_name() {
+    let root = root_with(&[("k/ns/n/a?b.tar.gz", b"question"), ("k/ns/n/a", b"prefix")]);
+    let server = start(root.path()).await;
+    let reply = get(server.addr, "/k/ns/n/a%3Fb.tar.gz").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, b"question");
+    assert_eq!(get(server.addr, "/k/ns/n/a%3fb.tar.gz?q").await.body, b"question");
+    // A raw `?` starts the query: this asks for `k/ns/n/a`.
+    assert_eq!(get(server.addr, "/k/ns/n/a?b.tar.gz").await.body, b"prefix");
+}
+
+#[tokio::test]
+async fn a_fragment_in_the_request_target_is_a_bad_request() {
+    let root = root_with(&[("k/ns/n/a.tar.gz", b"artifact")]);
+    let server = start(root.path()).await;
+    assert_eq!(get(server.addr, "/k/ns/n/a.tar.gz#x").await.status, 400);
+    assert_eq!(get(server.addr, "/k/ns/n/a.tar.gz?q#x").await.status, 400);
+}
