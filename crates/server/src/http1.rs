@@ -15,7 +15,12 @@ use std::{
 };
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use tokio::{io::AsyncReadExt, net::TcpStream, sync::watch, time::timeout};
+use tokio::{
+    io::AsyncReadExt,
+    net::TcpStream,
+    sync::{OwnedSemaphorePermit, watch},
+    time::timeout,
+};
 
 use crate::{
     body::{Body, send_file, write_all},
@@ -32,10 +37,33 @@ const COALESCE_MAX: usize = 16 * 1024;
 /// Connection timeouts.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Timeouts {
+    /// From accepting a connection to the first byte of its first request.
+    pub(crate) first_byte: Duration,
     /// From the first byte of a request head to its end.
     pub(crate) header_read: Duration,
-    /// Without a byte read or written.
+    /// Without a byte read or written (between requests, and while writing).
     pub(crate) idle: Duration,
+}
+
+/// What every connection of a server shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) files: Files,
+    pub(crate) timeouts: Timeouts,
+}
+
+/// What the accept loop asks of connections that are between requests. Ordered by how
+/// many connections it closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Pressure {
+    /// Serve as usual.
+    None,
+    /// Every slot is taken and a client waits: kept-alive connections close instead of
+    /// waiting for another request, and responses say `Connection: close`.
+    ClientWaiting,
+    /// Shutting down: every connection closes once its response is sent, and at once if
+    /// it is between requests.
+    ShuttingDown,
 }
 
 /// A parsed request head.
@@ -60,17 +88,26 @@ enum HeadError {
 }
 
 /// Serves requests on `stream` until the client closes, a timeout passes, an error
-/// occurs, or `shutdown` turns true while the connection is between requests.
+/// occurs, or the accept loop's `pressure` asks the connection to close while it is
+/// between requests. `_slot` is this connection's place under the connection limit,
+/// given back when it ends (or is aborted).
 pub(crate) async fn serve_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
-    files: Arc<Files>,
-    timeouts: Timeouts,
-    mut shutdown: watch::Receiver<bool>,
+    shared: Arc<Shared>,
+    mut pressure: watch::Receiver<Pressure>,
+    _slot: OwnedSemaphorePermit,
 ) {
+    let timeouts = shared.timeouts;
     let mut buffer: Vec<u8> = Vec::with_capacity(4096);
+    let mut served = 0u64;
     loop {
-        let head = match read_head(&mut stream, &mut buffer, timeouts, &mut shutdown).await {
+        let wait = if served == 0 {
+            Wait::FirstRequest
+        } else {
+            Wait::KeptAlive
+        };
+        let head = match read_head(&mut stream, &mut buffer, timeouts, wait, &mut pressure).await {
             Ok(head) => head,
             Err(HeadError::Gone) => return,
             Err(HeadError::Malformed) => {
@@ -92,6 +129,7 @@ pub(crate) async fn serve_connection(
                 return;
             }
         };
+        served += 1;
         buffer.drain(..head.len);
         let started = Instant::now();
         let has_body = head.headers.contains_key(header::TRANSFER_ENCODING)
@@ -108,10 +146,10 @@ pub(crate) async fn serve_connection(
                 false,
             )
         } else {
-            handle(&head.method, &head.target, &head.headers, &files)
+            handle(&head.method, &head.target, &head.headers, &shared.files)
         };
         // Requests with bodies are not read, so the stream cannot go on after them.
-        let close = has_body || !keep_alive(&head) || *shutdown.borrow();
+        let close = has_body || !keep_alive(&head) || *pressure.borrow() != Pressure::None;
         let (status, bytes) = (reply.status, reply.content_length());
         let sent = write_reply(&mut stream, reply, close, timeouts.idle).await;
         tracing::debug!(
@@ -174,11 +212,22 @@ fn keep_alive(head: &Head) -> bool {
     }
 }
 
+/// Which wait comes before a request's first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// A new connection: the first-byte timeout; closed early only at shutdown.
+    FirstRequest,
+    /// A kept-alive connection: the idle timeout; closed early when a client waits for a
+    /// slot, or at shutdown.
+    KeptAlive,
+}
+
 async fn read_head(
     stream: &mut TcpStream,
     buffer: &mut Vec<u8>,
     timeouts: Timeouts,
-    shutdown: &mut watch::Receiver<bool>,
+    wait: Wait,
+    pressure: &mut watch::Receiver<Pressure>,
 ) -> Result<Head, HeadError> {
     let mut head_started: Option<Instant> = (!buffer.is_empty()).then(Instant::now);
     loop {
@@ -192,14 +241,17 @@ async fn read_head(
         }
         buffer.reserve(4096);
         let read = match head_started {
-            // Between requests: wait up to the idle timeout, or until shutdown begins.
+            // Before the first byte of a request. Bytes already sent are read before
+            // the pressure is looked at, so a request that has arrived is answered.
             None => {
-                if *shutdown.borrow() {
-                    return Err(HeadError::Gone);
-                }
+                let (limit, yield_at) = match wait {
+                    Wait::FirstRequest => (timeouts.first_byte, Pressure::ShuttingDown),
+                    Wait::KeptAlive => (timeouts.idle, Pressure::ClientWaiting),
+                };
                 tokio::select! {
-                    read = timeout(timeouts.idle, stream.read_buf(buffer)) => read,
-                    _ = shutdown.wait_for(|stop| *stop) => return Err(HeadError::Gone),
+                    biased;
+                    read = timeout(limit, stream.read_buf(buffer)) => read,
+                    _ = pressure.wait_for(|pressure| *pressure >= yield_at) => return Err(HeadError::Gone),
                 }
             }
             // Inside a head: the whole head must arrive within the header timeout.

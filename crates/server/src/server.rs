@@ -1,23 +1,49 @@
 //! [`Server`]: binding, the accept loop and graceful shutdown.
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    net::SocketAddr,
+    num::NonZeroUsize,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use cap_std::{ambient_authority, fs::Dir};
 use flux_artifact_config::Options;
-use tokio::{net::TcpListener, sync::watch, task::JoinSet};
+use tokio::{
+    net::TcpListener,
+    sync::{Semaphore, watch},
+    task::JoinSet,
+};
 
 use crate::{
     Error,
     handler::Files,
-    http1::{Timeouts, serve_connection},
+    http1::{Pressure, Shared, Timeouts, serve_connection},
 };
 
 /// How long in-flight responses may take to finish after shutdown starts, as in Go.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a client may take to send a request's headers.
+/// How long a client may take to send a request's headers, from their first byte.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a connection may go without a byte read or written before it is closed.
+/// How long a kept-alive connection may go without a byte read or written before it is
+/// closed.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a new connection may take to send the first byte of its first request.
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many connections are served at once.
+///
+/// Each connection holds a task, a 4 KiB buffer and two file descriptors while it sends
+/// a file (its socket and the file): 512 connections stay within the common soft limit
+/// of 1,024 descriptors with room for the rest of the process, and far above what Flux's
+/// consumers open (a few per controller replica).
+pub const DEFAULT_MAX_CONNECTIONS: NonZeroUsize = match NonZeroUsize::new(512) {
+    Some(limit) => limit,
+    None => NonZeroUsize::MIN,
+};
+
+/// How often, at most, reaching the connection limit is logged at `warn` level.
+const LIMIT_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The artifact server: an HTTP/1.1 file server over the storage root.
 ///
@@ -29,9 +55,9 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
-    files: Arc<Files>,
-    header_read_timeout: Duration,
-    idle_timeout: Duration,
+    files: Files,
+    timeouts: Timeouts,
+    max_connections: NonZeroUsize,
     shutdown_timeout: Duration,
 }
 
@@ -63,9 +89,13 @@ impl Server {
         Ok(Server {
             listener,
             local_addr,
-            files: Arc::new(Files { root }),
-            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
-            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            files: Files { root },
+            timeouts: Timeouts {
+                first_byte: DEFAULT_FIRST_BYTE_TIMEOUT,
+                header_read: DEFAULT_HEADER_READ_TIMEOUT,
+                idle: DEFAULT_IDLE_TIMEOUT,
+            },
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         })
     }
@@ -76,21 +106,55 @@ impl Server {
         self.local_addr
     }
 
-    /// Sets how long a client may take to send a request's headers (default
-    /// [`DEFAULT_HEADER_READ_TIMEOUT`]); slower clients are disconnected, which defeats
-    /// slowloris attacks.
+    /// Sets how long a client may take to send a request's headers, counted from their
+    /// first byte to the blank line that ends them (default
+    /// [`DEFAULT_HEADER_READ_TIMEOUT`]). It is one deadline for the whole head, not a
+    /// limit per read: a client that trickles a byte at a time is disconnected when it
+    /// passes, which defeats slowloris attacks. Nothing is answered; the connection is
+    /// closed.
     #[must_use]
     pub fn with_header_read_timeout(mut self, timeout: Duration) -> Self {
-        self.header_read_timeout = timeout;
+        self.timeouts.header_read = timeout;
+        self
+    }
+
+    /// Sets how long a new connection may take to send the first byte of its first
+    /// request (default [`DEFAULT_FIRST_BYTE_TIMEOUT`]); then it is closed without an
+    /// answer. HTTP clients write their request as soon as the connection is open, so
+    /// only idle or half-open connections wait this long: keep it shorter than the idle
+    /// timeout, so that they cannot hold connection slots for as long as kept-alive
+    /// clients may.
+    #[must_use]
+    pub fn with_first_byte_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.first_byte = timeout;
         self
     }
 
     /// Sets how long a connection may transfer nothing before it is closed (default
-    /// [`DEFAULT_IDLE_TIMEOUT`]): idle keep-alive connections, and clients that stop
-    /// reading a response.
+    /// [`DEFAULT_IDLE_TIMEOUT`]): kept-alive connections between requests, and clients
+    /// that stop reading a response (each write must make progress within it).
     #[must_use]
     pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
-        self.idle_timeout = timeout;
+        self.timeouts.idle = timeout;
+        self
+    }
+
+    /// Sets how many connections are served at once (default
+    /// [`DEFAULT_MAX_CONNECTIONS`]).
+    ///
+    /// At the limit the server accepts one more connection and holds it unread until a
+    /// slot frees; further connections wait in the kernel's listen backlog (then, when
+    /// that is full, the kernel stops answering new connection attempts, which clients
+    /// retry). While a client waits, kept-alive connections that are between requests
+    /// are closed and responses carry `Connection: close`, so that slots go to waiting
+    /// clients rather than to idle ones. Nothing is refused with an error status: Flux's
+    /// HTTP client has no response timeout but waits at least 5 s before retrying a 503,
+    /// so a client held in the backlog is served sooner, and the process never holds
+    /// more than the limit (plus the one waiting) of descriptors, tasks and buffers,
+    /// whatever the number of clients.
+    #[must_use]
+    pub fn with_max_connections(mut self, limit: NonZeroUsize) -> Self {
+        self.max_connections = limit;
         self
     }
 
@@ -117,41 +181,69 @@ impl Server {
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         let Server {
             listener,
-            files,
-            header_read_timeout,
-            idle_timeout,
-            shutdown_timeout,
             local_addr,
+            files,
+            timeouts,
+            max_connections,
+            shutdown_timeout,
         } = self;
-        tracing::info!(address = %local_addr, "artifact server listening");
-        let timeouts = Timeouts {
-            header_read: header_read_timeout,
-            idle: idle_timeout,
-        };
-        let (stopping, stop_signal) = watch::channel(false);
+        tracing::info!(address = %local_addr, max_connections, "artifact server listening");
+        let shared = Arc::new(Shared { files, timeouts });
+        let slots = Arc::new(Semaphore::new(max_connections.get().min(Semaphore::MAX_PERMITS)));
+        let (pressure, pressure_signal) = watch::channel(Pressure::None);
+        let mut last_limit_warning: Option<Instant> = None;
         let mut connections = JoinSet::new();
         let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            tokio::select! {
+        'accept: loop {
+            let (stream, peer) = tokio::select! {
                 () = &mut shutdown => break,
+                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        let _ = stream.set_nodelay(true);
-                        let (files, stop_signal) = (files.clone(), stop_signal.clone());
-                        connections.spawn(serve_connection(stream, peer, files, timeouts, stop_signal));
-                    }
+                    Ok(accepted) => accepted,
                     Err(e) => {
                         tracing::warn!(error = %e, "accepting a connection failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
                     }
                 },
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            }
+            };
+            let slot = match slots.clone().try_acquire_owned() {
+                Ok(slot) => slot,
+                Err(_) => {
+                    // Every slot is taken and a client waits: ask idle connections to
+                    // make room, and hold this one (unread) until a slot frees. Others
+                    // wait in the kernel's backlog meanwhile.
+                    if last_limit_warning.is_none_or(|at| at.elapsed() >= LIMIT_WARNING_INTERVAL) {
+                        last_limit_warning = Some(Instant::now());
+                        tracing::warn!(
+                            max_connections,
+                            "connection limit reached: new connections wait until one closes"
+                        );
+                    }
+                    pressure.send_replace(Pressure::ClientWaiting);
+                    let slot = loop {
+                        tokio::select! {
+                            () = &mut shutdown => break 'accept,
+                            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                            slot = slots.clone().acquire_owned() => match slot {
+                                Ok(slot) => break slot,
+                                // The semaphore is never closed.
+                                Err(_) => break 'accept,
+                            },
+                        }
+                    };
+                    pressure.send_replace(Pressure::None);
+                    slot
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let (shared, pressure_signal) = (shared.clone(), pressure_signal.clone());
+            connections.spawn(serve_connection(stream, peer, shared, pressure_signal, slot));
         }
         drop(listener);
         tracing::info!(address = %local_addr, "artifact server shutting down");
         // Idle connections close at once; busy ones finish their response first.
-        let _ = stopping.send(true);
+        pressure.send_replace(Pressure::ShuttingDown);
         let drained = tokio::time::timeout(shutdown_timeout, async {
             while connections.join_next().await.is_some() {}
         })

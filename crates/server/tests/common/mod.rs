@@ -29,6 +29,40 @@ impl Running {
     }
 }
 
+/// A storage root holding `files` (relative path, content).
+pub(crate) fn root_with(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    for (path, content) in files {
+        let path = root.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    root
+}
+
+/// `len` bytes of a pattern that does not repeat at small periods.
+pub(crate) fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+/// Reads until the server closes the connection (end of stream or reset) and returns
+/// what arrived, or `None` if it is still open after `limit`.
+pub(crate) async fn read_until_closed(
+    stream: &mut (impl tokio::io::AsyncRead + Unpin),
+    limit: Duration,
+) -> Option<Vec<u8>> {
+    let mut received = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some(received),
+            Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
 pub(crate) fn options(root: &Path) -> Options {
     Options {
         storage_path: root.to_path_buf(),
