@@ -50,15 +50,6 @@ impl Reply {
         }
         reply
     }
-
-    /// The announced body length.
-    pub(crate) fn content_length(&self) -> u64 {
-        self.headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
 }
 
 /// Answers a request for a request target (path and query, or an absolute URL); never

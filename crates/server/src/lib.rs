@@ -59,10 +59,16 @@ mod body;
 mod conditional;
 mod error;
 mod handler;
+mod head;
 mod http1;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod request_path;
 mod server;
+mod telemetry;
 
+#[cfg(feature = "metrics")]
+pub use crate::metrics::{METRICS_PREFIX, ServerMetrics};
 pub use crate::{
     error::Error,
     server::{

@@ -85,7 +85,9 @@ fn strip_http_scheme(target: &str) -> Option<&str> {
 ///
 /// Refused with 400: anything not starting with `/`, empty segments (`//`, a trailing
 /// `/`), `.` and `..` segments (also percent-encoded), encoded `/` or `\`, backslashes,
-/// NUL and other control characters, and malformed percent escapes. Refused with 404:
+/// NUL and other control characters, malformed percent escapes, and segments that do
+/// not decode to UTF-8 (overlong encodings such as `%c0%ae` among them). Decoding
+/// happens once: `%252e` is the three characters `%2e`. Refused with 404:
 /// names of lock files and of temporary files of in-progress writes.
 pub(crate) fn parse(raw: &str) -> Result<Target, PathRejection> {
     let rest = raw
@@ -95,7 +97,7 @@ pub(crate) fn parse(raw: &str) -> Result<Target, PathRejection> {
         return Ok(Target::Root);
     }
     let mut path = PathBuf::new();
-    let mut last = Vec::new();
+    let mut last = String::new();
     for segment in rest.split('/') {
         if segment.is_empty() {
             return Err(PathRejection::BadRequest("empty path segment"));
@@ -110,11 +112,14 @@ pub(crate) fn parse(raw: &str) -> Result<Target, PathRejection> {
         if decoded == b"." || decoded == b".." {
             return Err(PathRejection::BadRequest("path contains a '.' or '..' segment"));
         }
-        path.push(os_string(&decoded).ok_or(PathRejection::BadRequest("path is not valid UTF-8"))?);
-        last = decoded;
+        // Storage names are UTF-8; anything else, overlong encodings of `.` and `/`
+        // (`%c0%ae`, `%c0%af`) included, names nothing the storage wrote.
+        let segment =
+            String::from_utf8(decoded).map_err(|_| PathRejection::BadRequest("path is not valid UTF-8"))?;
+        path.push(&segment);
+        last = segment;
     }
-    let name = String::from_utf8_lossy(&last);
-    if name.ends_with(".lock") || flux_artifact_storage::is_temp_file_name(&name) {
+    if last.ends_with(".lock") || flux_artifact_storage::is_temp_file_name(&last) {
         return Err(PathRejection::Hidden);
     }
     Ok(Target::File(path))
@@ -144,17 +149,6 @@ fn percent_decode(segment: &str) -> Result<Vec<u8>, PathRejection> {
         }
     }
     Ok(out)
-}
-
-#[cfg(unix)]
-fn os_string(bytes: &[u8]) -> Option<std::ffi::OsString> {
-    use std::os::unix::ffi::OsStrExt;
-    Some(std::ffi::OsStr::from_bytes(bytes).to_os_string())
-}
-
-#[cfg(not(unix))]
-fn os_string(bytes: &[u8]) -> Option<std::ffi::OsString> {
-    String::from_utf8(bytes.to_vec()).ok().map(Into::into)
 }
 
 #[cfg(test)]
@@ -203,6 +197,10 @@ mod tests {
             "/%",
             "/%zz",
             "/%4",
+            "/%c0%ae%c0%ae/x",
+            "/%c0%af",
+            "/%e0%80%ae%e0%80%ae/x",
+            "/a%ff",
         ] {
             assert!(matches!(parse(raw), Err(PathRejection::BadRequest(_))), "{raw}");
         }

@@ -20,6 +20,7 @@ use crate::{
     Error,
     handler::Files,
     http1::{Pressure, Shared, Timeouts, serve_connection},
+    telemetry::Telemetry,
 };
 
 /// How long in-flight responses may take to finish after shutdown starts, as in Go.
@@ -59,6 +60,7 @@ pub struct Server {
     timeouts: Timeouts,
     max_connections: NonZeroUsize,
     shutdown_timeout: Duration,
+    telemetry: Telemetry,
 }
 
 impl Server {
@@ -97,6 +99,7 @@ impl Server {
             },
             max_connections: DEFAULT_MAX_CONNECTIONS,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            telemetry: Telemetry::default(),
         })
     }
 
@@ -158,6 +161,16 @@ impl Server {
         self
     }
 
+    /// Reports requests, bytes, connections and latency to `metrics` (feature
+    /// `metrics`; the series are listed on [`ServerMetrics`](crate::ServerMetrics)).
+    /// Without this call nothing is measured.
+    #[cfg(feature = "metrics")]
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: crate::ServerMetrics) -> Self {
+        self.telemetry.metrics = Some(metrics);
+        self
+    }
+
     /// Sets how long in-flight responses may run after shutdown starts (default
     /// [`DEFAULT_SHUTDOWN_TIMEOUT`], 5 s as in Go); connections still open then are
     /// closed.
@@ -186,9 +199,14 @@ impl Server {
             timeouts,
             max_connections,
             shutdown_timeout,
+            telemetry,
         } = self;
         tracing::info!(address = %local_addr, max_connections, "artifact server listening");
-        let shared = Arc::new(Shared { files, timeouts });
+        let shared = Arc::new(Shared {
+            files,
+            timeouts,
+            telemetry,
+        });
         let slots = Arc::new(Semaphore::new(max_connections.get().min(Semaphore::MAX_PERMITS)));
         let (pressure, pressure_signal) = watch::channel(Pressure::None);
         let mut last_limit_warning: Option<Instant> = None;
@@ -220,6 +238,7 @@ impl Server {
                             "connection limit reached: new connections wait until one closes"
                         );
                     }
+                    shared.telemetry.limit_reached();
                     pressure.send_replace(Pressure::ClientWaiting);
                     let slot = loop {
                         tokio::select! {
