@@ -164,3 +164,68 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         data = &data[size + 2..];
     }
 }
+
+/// Sends `raw` as is on a new connection and returns every byte the server sends until
+/// it closes the connection. The request must make the server close (a
+/// `Connection: close` request last, or one the server refuses).
+pub(crate) async fn exchange(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    // The server may close before reading everything; what it answered still counts.
+    let _ = stream.write_all(raw).await;
+    read_until_closed(&mut stream, Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "the server kept the connection open after {:?}",
+                String::from_utf8_lossy(raw)
+            )
+        })
+}
+
+/// Splits what a connection received into responses. `methods` are the methods of the
+/// requests in order (HEAD responses and 304s have no body); missing entries are GET.
+/// Panics on bytes that are not a whole response.
+pub(crate) fn split_responses(mut raw: &[u8], methods: &[&str]) -> Vec<Reply> {
+    let mut replies = Vec::new();
+    while !raw.is_empty() {
+        let end = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
+        let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap();
+        assert!(status_line.starts_with("HTTP/1.1 "), "{status_line:?}");
+        let status: u16 = status_line[9..12].parse().unwrap();
+        let headers: HashMap<String, String> = lines
+            .map(|l| {
+                l.split_once(':')
+                    .unwrap_or_else(|| panic!("bad header line {l:?}"))
+            })
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let method = methods.get(replies.len()).copied().unwrap_or("GET");
+        let length: usize = if method == "HEAD" || status == 304 {
+            0
+        } else {
+            headers
+                .get("content-length")
+                .unwrap_or_else(|| panic!("no content-length in {head:?}"))
+                .parse()
+                .unwrap()
+        };
+        let body_start = end + 4;
+        assert!(
+            raw.len() >= body_start + length,
+            "short body: {} of {length} bytes after {head:?}",
+            raw.len() - body_start
+        );
+        replies.push(Reply {
+            status,
+            headers,
+            body: raw[body_start..body_start + length].to_vec(),
+        });
+        raw = &raw[body_start + length..];
+    }
+    replies
+}
