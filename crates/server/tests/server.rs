@@ -613,3 +613,24 @@ async fn a_fragment_in_the_request_target_is_a_bad_request() {
     assert_eq!(get(server.addr, "/k/ns/n/a.tar.gz#x").await.status, 400);
     assert_eq!(get(server.addr, "/k/ns/n/a.tar.gz?q#x").await.status, 400);
 }
+
+#[tokio::test]
+async fn errors_name_the_value_and_leave_the_cause_to_source() {
+    use std::error::Error as _;
+    let err = Server::bind(&options(Path::new("/nonexistent/storage")))
+        .await
+        .unwrap_err();
+    let cause = err.source().expect("the io error is the source").to_string();
+    assert_eq!(err.to_string(), "cannot serve storage path /nonexistent/storage");
+    assert!(!err.to_string().contains(&cause));
+
+    let root = root_with(&[]);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let options = flux_artifact_config::Options {
+        storage_address: taken.local_addr().unwrap().to_string(),
+        ..options(root.path())
+    };
+    let err = Server::bind(&options).await.unwrap_err();
+    let cause = err.source().expect("the io error is the source").to_string();
+    assert!(!err.to_string().contains(&cause), "{err}");
+}
