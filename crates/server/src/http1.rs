@@ -31,6 +31,11 @@ use crate::{
 
 /// Bodies this small are sent in the same write as the head.
 const COALESCE_MAX: usize = 16 * 1024;
+/// How long a new connection that has sent nothing keeps its slot while a client waits
+/// for one. Clients send their request as soon as they connect, so a connection still
+/// silent after this is most likely half-open; without the grace, a burst of them would
+/// hold every slot for the whole first-byte timeout.
+const FIRST_BYTE_GRACE: Duration = Duration::from_secs(1);
 
 /// Connection timeouts.
 #[derive(Debug, Clone, Copy)]
@@ -58,7 +63,8 @@ pub(crate) enum Pressure {
     /// Serve as usual.
     None,
     /// Every slot is taken and a client waits: kept-alive connections close instead of
-    /// waiting for another request, and responses say `Connection: close`.
+    /// waiting for another request, new connections too once they have been silent for
+    /// [`FIRST_BYTE_GRACE`], and responses say `Connection: close`.
     ClientWaiting,
     /// Shutting down: every connection closes once its response is sent, and at once if
     /// it is between requests.
@@ -90,7 +96,9 @@ pub(crate) async fn serve_connection(
     let _connection = shared.telemetry.connection();
     let timeouts = shared.timeouts;
     let mut buffer: Vec<u8> = Vec::with_capacity(4096);
-    let mut wait = Wait::FirstRequest;
+    let mut wait = Wait::FirstRequest {
+        accepted: tokio::time::Instant::now(),
+    };
     loop {
         let read = read_head(&mut stream, &mut buffer, timeouts, wait, &mut pressure).await;
         wait = Wait::KeptAlive;
@@ -239,11 +247,47 @@ async fn linger_close(mut stream: TcpStream) {
 /// Which wait comes before a request's first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Wait {
-    /// A new connection: the first-byte timeout; closed early only at shutdown.
-    FirstRequest,
+    /// A new connection, accepted at `accepted`: the first-byte timeout; closed early at
+    /// shutdown, or when a client waits for a slot and [`FIRST_BYTE_GRACE`] has passed.
+    FirstRequest { accepted: tokio::time::Instant },
     /// A kept-alive connection: the idle timeout; closed early when a client waits for a
     /// slot, or at shutdown.
     KeptAlive,
+}
+
+impl Wait {
+    fn limit(self, timeouts: Timeouts) -> Duration {
+        match self {
+            Wait::FirstRequest { .. } => timeouts.first_byte,
+            Wait::KeptAlive => timeouts.idle,
+        }
+    }
+
+    /// Completes when the accept loop's pressure asks this waiting connection to close.
+    async fn give_way(self, pressure: &mut watch::Receiver<Pressure>) {
+        let grace_end = match self {
+            Wait::KeptAlive => {
+                let _ = pressure.wait_for(|p| *p >= Pressure::ClientWaiting).await;
+                return;
+            }
+            Wait::FirstRequest { accepted } => accepted + FIRST_BYTE_GRACE,
+        };
+        loop {
+            let now = match pressure.wait_for(|p| *p != Pressure::None).await {
+                Ok(pressure) => *pressure,
+                Err(_) => return,
+            };
+            if now == Pressure::ShuttingDown || tokio::time::Instant::now() >= grace_end {
+                return;
+            }
+            // A client waits, but the grace runs: look again when it ends, unless
+            // shutdown comes first.
+            tokio::select! {
+                () = tokio::time::sleep_until(grace_end) => {}
+                _ = pressure.wait_for(|p| *p == Pressure::ShuttingDown) => return,
+            }
+        }
+    }
 }
 
 /// Reads until `buffer` starts with a complete head (bytes of pipelined requests after
@@ -277,14 +321,10 @@ async fn read_head(
             // Before the first byte of a request. Bytes already sent are read before
             // the pressure is looked at, so a request that has arrived is answered.
             None => {
-                let (limit, yield_at) = match wait {
-                    Wait::FirstRequest => (timeouts.first_byte, Pressure::ShuttingDown),
-                    Wait::KeptAlive => (timeouts.idle, Pressure::ClientWaiting),
-                };
                 tokio::select! {
                     biased;
-                    read = timeout(limit, stream.read_buf(buffer)) => read,
-                    _ = pressure.wait_for(|pressure| *pressure >= yield_at) => return Err(HeadError::Gone),
+                    read = timeout(wait.limit(timeouts), stream.read_buf(buffer)) => read,
+                    () = wait.give_way(pressure) => return Err(HeadError::Gone),
                 }
             }
             // Inside a head: the whole head must arrive within the header timeout,

@@ -11,7 +11,7 @@ use std::{
 use cap_std::{ambient_authority, fs::Dir};
 use flux_artifact_config::Options;
 use tokio::{
-    net::TcpListener,
+    net::{TcpListener, TcpSocket},
     sync::{Semaphore, watch},
     task::JoinSet,
 };
@@ -42,6 +42,13 @@ pub const DEFAULT_MAX_CONNECTIONS: NonZeroUsize = match NonZeroUsize::new(512) {
     Some(limit) => limit,
     None => NonZeroUsize::MIN,
 };
+
+/// Connections the kernel completes and queues for the server while it does not accept
+/// (at the connection limit): a queue longer than the 128 of `std` and Tokio, like Go's
+/// listeners, which take the system's maximum. Linux caps it at
+/// `net.core.somaxconn` (4096 by default). Beyond the queue, the kernel ignores new
+/// connection attempts and clients retransmit them.
+const LISTEN_BACKLOG: u32 = 4096;
 
 /// How often, at most, reaching the connection limit is logged at `warn` level.
 const LIMIT_WARNING_INTERVAL: Duration = Duration::from_secs(60);
@@ -80,7 +87,7 @@ impl Server {
             source,
         };
         let root = Dir::open_ambient_dir(&options.storage_path, ambient_authority()).map_err(root_error)?;
-        let listener = TcpListener::bind(address).await.map_err(|source| Error::Bind {
+        let listener = listen(address).map_err(|source| Error::Bind {
             address: options.storage_address.clone(),
             source,
         })?;
@@ -145,16 +152,19 @@ impl Server {
     /// Sets how many connections are served at once (default
     /// [`DEFAULT_MAX_CONNECTIONS`]).
     ///
-    /// At the limit the server accepts one more connection and holds it unread until a
-    /// slot frees; further connections wait in the kernel's listen backlog (then, when
-    /// that is full, the kernel stops answering new connection attempts, which clients
-    /// retry). While a client waits, kept-alive connections that are between requests
-    /// are closed and responses carry `Connection: close`, so that slots go to waiting
-    /// clients rather than to idle ones. Nothing is refused with an error status: Flux's
-    /// HTTP client has no response timeout but waits at least 5 s before retrying a 503,
-    /// so a client held in the backlog is served sooner, and the process never holds
-    /// more than the limit (plus the one waiting) of descriptors, tasks and buffers,
-    /// whatever the number of clients.
+    /// At the limit the server accepts one more connection and holds it, unread, until
+    /// a slot frees; further connections wait in the kernel's listen queue (4,096 long,
+    /// or `net.core.somaxconn` if lower), and beyond it the kernel ignores connection
+    /// attempts, which clients retransmit. While a client waits, slots are freed for it:
+    /// kept-alive connections between requests close, connections that have sent nothing
+    /// for a second close (clients send their request at once, so these are idle or
+    /// half-open), and responses say `Connection: close`.
+    ///
+    /// Nothing is refused with an error status. Flux's HTTP client (go-retryablehttp)
+    /// waits at least 5 s before retrying a 503, and has no timeout on a response, so a
+    /// client held in the queue is served sooner than one turned away; and the process
+    /// never holds more than the limit (plus the one held) of descriptors, tasks and
+    /// buffers, whatever the number of clients.
     #[must_use]
     pub fn with_max_connections(mut self, limit: NonZeroUsize) -> Self {
         self.max_connections = limit;
@@ -274,6 +284,21 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// A listening socket on `address` with [`LISTEN_BACKLOG`], reusing the address as
+/// `TcpListener::bind` does (so that a restarted server can bind while connections of
+/// the previous one linger in TIME_WAIT).
+fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    #[cfg(not(windows))]
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Binds and serves until `shutdown` completes (Go: `server.Start`).

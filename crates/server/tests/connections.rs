@@ -317,3 +317,38 @@ async fn a_stalled_reader_gives_its_slot_back_at_the_idle_timeout() {
     );
     drop(stalled);
 }
+
+#[tokio::test]
+async fn at_the_connection_limit_silent_new_connections_make_room_after_a_grace() {
+    let root = root_with(&[("a.tar.gz", b"abc")]);
+    // Only the grace (1 s) can free the slot before the 30 s first-byte timeout.
+    let server = start_with(root.path(), |s| {
+        s.with_max_connections(ONE)
+            .with_first_byte_timeout(Duration::from_secs(30))
+    })
+    .await;
+    let mut silent = TcpStream::connect(server.addr).await.unwrap();
+    let connected = Instant::now();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut waiting = TcpStream::connect(server.addr).await.unwrap();
+    waiting
+        .write_all(b"GET /a.tar.gz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let text = read_small_response(&mut waiting).await;
+    let waited = connected.elapsed();
+    assert!(
+        text.starts_with("HTTP/1.1 200") && text.ends_with("abc"),
+        "{text}"
+    );
+    assert!(
+        waited >= Duration::from_millis(900),
+        "the silent connection lost its slot after {waited:?}"
+    );
+    assert_eq!(
+        read_until_closed(&mut silent, Duration::from_secs(5))
+            .await
+            .as_deref(),
+        Some(&b""[..])
+    );
+}
