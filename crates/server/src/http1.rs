@@ -102,23 +102,24 @@ pub(crate) async fn serve_connection(
     loop {
         let read = read_head(&mut stream, &mut buffer, timeouts, wait, &mut pressure).await;
         wait = Wait::KeptAlive;
-        let request = shared.telemetry.request();
         let started = Instant::now();
         let head = match read {
             Ok(head) => head,
             Err(refused) => {
+                // Nothing to answer when the client went away or timed out.
                 let Some(status) = refused.status() else { return };
+                let request = shared.telemetry.request();
                 let text = match refused {
                     HeadError::TooLarge => "request head too large\n",
                     _ => "bad request\n",
                 };
-                let reply = Reply::text(status, text, false);
                 let exchange = Exchange {
                     peer,
                     method: None,
                     target: "-",
                     started,
                 };
+                let reply = Reply::text(status, text, false);
                 let sent = respond(
                     &mut stream,
                     exchange,
@@ -135,6 +136,7 @@ pub(crate) async fn serve_connection(
                 return;
             }
         };
+        let request = shared.telemetry.request();
         buffer.drain(..head.len);
         let refusal = head.framing_error();
         let reply = if head.method != Method::GET && head.method != Method::HEAD {
