@@ -49,15 +49,21 @@
 //! | [`server`] | `flux-artifact-server` | the HTTP server consumers download from |
 //! | [`fetch`] | `flux-artifact-fetch` | the consumer side: download, verify, extract |
 //! | `kube` (feature `kube`) | `flux-artifact-kube` | `ExternalArtifact`, Flux sources, publishing, the integrity check |
+//! | `runtime` (feature `kube`) | `flux-artifact-runtime` | around a kube-rs `Controller`: Kubernetes and Flux events, retry backoff and jitter, `/healthz`, `/readyz` and `/metrics` |
 //!
 //! # Features
 //!
 //! - `clap` (default): `clap::Args` for [`config::Options`], so a binary gets the Go
 //!   SDK's `--storage-path`, `--storage-addr`, … flags with `#[command(flatten)]`.
-//! - `kube`: the `kube` module. Like every library on `k8s-openapi`, it leaves the choice
-//!   of Kubernetes version to the final binary: enable a version feature on your own
-//!   `k8s-openapi` dependency (e.g. `features = ["v1_33"]`) or set
-//!   `K8S_OPENAPI_ENABLED_VERSION` in `.cargo/config.toml`'s `[env]`.
+//! - `kube`: the `kube` and `runtime` modules. Like every library on `k8s-openapi`, it
+//!   leaves the choice of Kubernetes version to the final binary: enable a version
+//!   feature on your own `k8s-openapi` dependency (e.g. `features = ["v1_33"]`) or set
+//!   `K8S_OPENAPI_ENABLED_VERSION` in `.cargo/config.toml`'s `[env]`. The runtime's
+//!   health endpoint (`/healthz`, `/readyz`) comes with it (runtime feature `probes`).
+//! - `metrics`: Prometheus metrics with `prometheus-client`. With `kube`: `/metrics` on
+//!   the runtime's endpoint and `runtime::metrics::ReconcileMetrics`, the reconcile
+//!   metrics Flux's controllers expose (`controller_runtime_reconcile_total`,
+//!   `gotk_reconcile_duration_seconds`, …).
 #![cfg_attr(feature = "kube", doc = include_str!("flow.md"))]
 
 pub use flux_artifact_config as config;
@@ -65,6 +71,8 @@ pub use flux_artifact_digest as digest;
 pub use flux_artifact_fetch as fetch;
 #[cfg(feature = "kube")]
 pub use flux_artifact_kube as kube;
+#[cfg(feature = "kube")]
+pub use flux_artifact_runtime as runtime;
 pub use flux_artifact_server as server;
 pub use flux_artifact_storage as storage;
 

@@ -5,5 +5,9 @@
 //! - [`api`]: the `ArtifactGenerator` custom resource
 //!   (`source.extensions.fluxcd.io/v1beta1`), field for field source-watcher's, so
 //!   manifests written for source-watcher apply unchanged.
+//! - [`Error`] and [`ErrorKind`]: every failure, with a stable kind.
 
 pub mod api;
+mod error;
+
+pub use crate::error::{Error, ErrorKind};
