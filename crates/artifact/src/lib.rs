@@ -49,7 +49,7 @@
 //! | [`server`] | `flux-artifact-server` | the HTTP server consumers download from |
 //! | [`fetch`] | `flux-artifact-fetch` | the consumer side: download, verify, extract |
 //! | `kube` (feature `kube`) | `flux-artifact-kube` | `ExternalArtifact`, Flux sources, publishing, the integrity check |
-//! | `runtime` (feature `kube`) | `flux-artifact-runtime` | around a kube-rs `Controller`: Kubernetes and Flux events, retry backoff and jitter, `/healthz`, `/readyz` and `/metrics` |
+//! | `runtime` (feature `kube`) | `flux-artifact-runtime` | around a kube-rs `Controller`: leader gate, finalizer cleanup, orphan sweep, status conditions, Kubernetes and Flux events, retry backoff and jitter, `/healthz`, `/readyz` and `/metrics` |
 //!
 //! # Features
 //!

@@ -97,7 +97,9 @@ pub use crate::{
     lock::ArtifactLock,
     path::{ObjectKey, artifact_dir, artifact_path},
     storage::Storage,
-    untar::{DEFAULT_MAX_UNTAR_SIZE, EntryKind, UntarError, UntarOptions, UntarSummary, untar},
+    untar::{
+        DEFAULT_MAX_UNTAR_SIZE, EntryKind, TarFormatError, UntarError, UntarOptions, UntarSummary, untar,
+    },
     write::is_temp_file_name,
 };
 

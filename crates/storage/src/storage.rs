@@ -25,6 +25,28 @@ use crate::{
 ///
 /// Every artifact path is resolved inside the root ([`local_path`](Self::local_path)),
 /// so no operation reads, writes or deletes outside it, whatever the path says.
+///
+/// # Symlinks
+///
+/// Symlinks inside the root are resolved as if the root were `/` (links that lead out
+/// of it are re-rooted, as Go's `securejoin` does). Where an artifact's path itself
+/// names a symlink (like `latest.tar.gz` from [`symlink`](Self::symlink)), a method
+/// either follows it to the file it points at, or acts on the link:
+///
+/// | method | on a symlinked artifact path | as in Go? |
+/// |---|---|---|
+/// | [`local_path`](Self::local_path) | follows: the target's path | yes |
+/// | [`artifact_exist`](Self::artifact_exist) | the link: `false`, a link is not an artifact | no: Go follows a relative link and answers `true` (an absolute one is re-rooted and usually missing) |
+/// | [`verify_artifact`](Self::verify_artifact), [`copy_to_path`](Self::copy_to_path) | follows: reads the target | yes |
+/// | [`atomic_write_file`](Self::atomic_write_file), [`copy`](Self::copy), [`copy_from_path`](Self::copy_from_path), [`archive`](Self::archive) | follows: replaces the target's file (in the target's directory), the link stays | yes |
+/// | [`lock`](Self::lock), [`try_lock`](Self::try_lock) | follows: locks `<target>.lock`, the lock its writers take | yes |
+/// | [`mkdir_all`](Self::mkdir_all) | follows: the target's directory | yes |
+/// | [`remove`](Self::remove) | the link: removes the link, never the target | no: Go removes the target, so removing `latest` would delete the current artifact |
+/// | [`remove_all`](Self::remove_all), [`remove_all_but_current`](Self::remove_all_but_current) | follows: the target's directory, and the target is the current file | yes; links found in the directory are kept (Go too) |
+/// | [`garbage_files`](Self::garbage_files), [`garbage_collect`](Self::garbage_collect) | follows: the target's directory, and the target is the current file | yes; links in the directory are never counted or deleted (Go too) |
+/// | [`symlink`](Self::symlink) | follows: the new link goes beside the target and points at its file name | no: Go's link holds the target's absolute path, and its URL the path as given (with any `..`); ours is relative and its URL names where the link is |
+///
+/// Directories on the way to an artifact are always followed, by every method.
 #[derive(Debug, Clone)]
 pub struct Storage {
     base: PathBuf,
@@ -537,7 +559,9 @@ impl Storage {
     /// file, replacing any previous link atomically, and returns the link's URL (Go:
     /// `Symlink`). The link is relative (the file's name), so it stays valid if the
     /// storage root moves; the URL follows the same rule as
-    /// [`set_artifact_url`](Self::set_artifact_url).
+    /// [`set_artifact_url`](Self::set_artifact_url), with the link's resolved path
+    /// inside the root: `../../k/ns/n/a.tar.gz` gives `…/k/ns/n/<link_name>`, never a
+    /// URL with `..` in it (Go builds it from the path as given).
     ///
     /// # Errors
     ///
@@ -566,13 +590,24 @@ impl Storage {
         if self.fsync {
             sync_dir(&dir)?;
         }
-        let relative_dir = artifact.path.rsplit_once('/').map_or("", |(d, _)| d);
-        let link_path = if relative_dir.is_empty() {
-            link_name.to_owned()
-        } else {
-            format!("{relative_dir}/{link_name}")
+        Ok(self.url_for(&self.url_path(artifact, &link)?))
+    }
+
+    /// The storage-relative, `/`-separated form of a resolved path inside the root, for
+    /// URLs: built from where a file is, not from what an artifact path says (which may
+    /// hold `..` or symlinked directories).
+    fn url_path(&self, artifact: &Artifact, resolved: &Path) -> Result<String, Error> {
+        let not_in_root = |reason: &str| Error::ResolvePath {
+            path: artifact.path.clone(),
+            source: io::Error::new(io::ErrorKind::InvalidData, reason.to_owned()),
         };
-        Ok(self.url_for(&link_path))
+        let relative = resolved
+            .strip_prefix(&self.base)
+            .map_err(|_| not_in_root("resolves outside the storage root"))?;
+        let parts: Option<Vec<&str>> = relative.iter().map(|part| part.to_str()).collect();
+        Ok(parts
+            .ok_or_else(|| not_in_root("resolves to a path that is not UTF-8"))?
+            .join("/"))
     }
 }
 

@@ -123,6 +123,23 @@ fn remove_all_but_current_keeps_the_current_file_its_lock_symlinks_and_dirs() {
 }
 
 #[test]
+fn remove_all_but_current_refuses_the_storage_root() {
+    let t = TestStorage::new();
+    t.put("top.tar.gz", b"current");
+    t.put("top-level-other.txt", b"x");
+    t.put("k/ns/n/a.tar.gz", b"a");
+    let before = common::snapshot(&t.base());
+    for path in ["top.tar.gz", "../../top.tar.gz", "/top.tar.gz", "k/../top.tar.gz"] {
+        let err = t.storage.remove_all_but_current(&t.artifact(path)).unwrap_err();
+        assert!(
+            matches!(err, Error::StorageRoot { op: "clean", .. }),
+            "{path}: {err}"
+        );
+    }
+    assert_eq!(common::snapshot(&t.base()), before);
+}
+
+#[test]
 fn remove_all_but_current_of_a_missing_directory_is_an_error() {
     let t = TestStorage::new();
     let err = t
@@ -188,6 +205,34 @@ fn symlink_urls_follow_the_advertised_scheme() {
     };
     let url = storage.symlink(&artifact, "latest.tar.gz").unwrap();
     assert_eq!(url, "https://artifacts.example.com/k/ns/n/latest.tar.gz");
+}
+
+#[test]
+fn symlink_urls_name_the_resolved_path_inside_the_root() {
+    let t = TestStorage::new();
+    t.put("k/ns/n/v1.tar.gz", b"v1");
+    for path in [
+        "../../k/ns/n/v1.tar.gz",
+        "/k/ns/n/v1.tar.gz",
+        "k/ns/../ns/./n/v1.tar.gz",
+    ] {
+        let url = t.storage.symlink(&t.artifact(path), "latest.tar.gz").unwrap();
+        assert_eq!(url, "http://localhost:9090/k/ns/n/latest.tar.gz", "{path}");
+    }
+    assert_eq!(fs::read(t.base().join("k/ns/n/latest.tar.gz")).unwrap(), b"v1");
+}
+
+#[test]
+fn symlink_urls_follow_symlinked_directories_to_where_the_link_is() {
+    let t = TestStorage::new();
+    t.put("real/ns/n/v1.tar.gz", b"v1");
+    std::os::unix::fs::symlink("real", t.base().join("alias")).unwrap();
+    let url = t
+        .storage
+        .symlink(&t.artifact("alias/ns/n/v1.tar.gz"), "latest.tar.gz")
+        .unwrap();
+    assert_eq!(url, "http://localhost:9090/real/ns/n/latest.tar.gz");
+    assert!(t.base().join("real/ns/n/latest.tar.gz").exists());
 }
 
 #[test]
