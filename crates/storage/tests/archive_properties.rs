@@ -5,8 +5,10 @@ mod common;
 
 use std::{collections::BTreeMap, fs, io::Read, path::Path};
 
-use common::{TestStorage, snapshot};
-use flux_artifact_storage::{UntarOptions, untar};
+use common::{TestStorage, chmod, gunzip, snapshot};
+use flux_artifact_storage::{
+    ArchiveEntries, ArchiveSource, UntarOptions, source_ignore_filter, sourceignore::Pattern, untar,
+};
 use proptest::prelude::*;
 
 /// A tree: relative file paths (up to three levels, names from a small alphabet so
@@ -62,8 +64,135 @@ fn sorted(mut tree: Vec<(String, Option<Vec<u8>>)>) -> Vec<(String, Option<Vec<u
     tree
 }
 
+/// One addition to an entry list.
+#[derive(Debug, Clone)]
+enum Op {
+    Bytes {
+        path: String,
+        content: Vec<u8>,
+        executable: bool,
+    },
+    File {
+        path: String,
+        content: Vec<u8>,
+        executable: bool,
+    },
+    Dir {
+        path: String,
+    },
+}
+
+/// Additions whose paths share directories and names that sort across levels (`a`,
+/// `a-c`, `a/b`), so conflicts, replacements and the per-level order all occur.
+fn ops() -> impl Strategy<Value = Vec<Op>> {
+    let segment = "[a-c]{1,2}|a-c|é|x y|[A-B]\\.yaml";
+    let path = prop::collection::vec(segment, 1..4).prop_map(|parts| parts.join("/"));
+    let content = prop::collection::vec(any::<u8>(), 0..2000);
+    let op = prop_oneof![
+        (path.clone(), content.clone(), any::<bool>()).prop_map(|(path, content, executable)| Op::Bytes {
+            path,
+            content,
+            executable
+        }),
+        (path.clone(), content, any::<bool>()).prop_map(|(path, content, executable)| Op::File {
+            path,
+            content,
+            executable
+        }),
+        path.prop_map(|path| Op::Dir { path }),
+    ];
+    prop::collection::vec(op, 0..16)
+}
+
+/// Applies `ops` to an entry list and, for those it accepts, to a directory the way a
+/// copy would (file sources written to `scratch` first), returning both.
+fn build(ops: &[Op], scratch: &Path) -> (ArchiveEntries, tempfile::TempDir) {
+    let tree = tempfile::tempdir().unwrap();
+    let mut entries = ArchiveEntries::new();
+    for (i, op) in ops.iter().enumerate() {
+        let (path, added) = match op {
+            Op::Bytes {
+                path,
+                content,
+                executable,
+            } => {
+                let added = if *executable {
+                    entries.add_executable_bytes(path, content.clone())
+                } else {
+                    entries.add_bytes(path, content.clone())
+                };
+                (path, added.is_ok())
+            }
+            Op::File {
+                path,
+                content,
+                executable,
+            } => {
+                let source = scratch.join(format!("source-{i}"));
+                fs::write(&source, content).unwrap();
+                chmod(&source, if *executable { 0o755 } else { 0o644 });
+                (path, entries.add_file(path, &source).is_ok())
+            }
+            Op::Dir { path } => (path, entries.add_dir(path).is_ok()),
+        };
+        if !added {
+            continue;
+        }
+        let target = tree.path().join(path);
+        match op {
+            Op::Dir { .. } => fs::create_dir_all(&target).unwrap(),
+            Op::Bytes {
+                content, executable, ..
+            }
+            | Op::File {
+                content, executable, ..
+            } => {
+                fs::create_dir_all(target.parent().unwrap()).unwrap();
+                fs::write(&target, content).unwrap();
+                chmod(&target, if *executable { 0o755 } else { 0o644 });
+            }
+        }
+    }
+    (entries, tree)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// An entry list archives to exactly the bytes of the directory it describes, with
+    /// and without a filter.
+    #[test]
+    fn an_entry_list_archives_like_its_directory(ops in ops(), exclude in "[a-c]{1,2}|a-c|\\*\\.yaml|a/") {
+        let scratch = tempfile::tempdir().unwrap();
+        let (entries, tree) = build(&ops, scratch.path());
+        let t = TestStorage::new();
+        let mut plain = t.artifact("k/ns/n/plain.tar.gz");
+        t.storage.archive(&mut plain, tree.path(), None).unwrap();
+        let stored = t
+            .storage
+            .archive_content_addressed("Kind", &("ns", "n"), ArchiveSource::entries(entries.clone()))
+            .unwrap();
+        prop_assert_eq!(
+            gunzip(&t.storage.local_path(&stored.artifact).unwrap()),
+            gunzip(&t.storage.local_path(&plain).unwrap())
+        );
+        prop_assert_eq!(&stored.artifact.digest, &plain.digest);
+
+        let patterns = || vec![Pattern::new(&exclude, &[]), Pattern::new("!a/b", &[])];
+        let mut filtered = t.artifact("k/ns/n/filtered.tar.gz");
+        t.storage
+            .archive(&mut filtered, tree.path(), Some(&source_ignore_filter(patterns(), &[])))
+            .unwrap();
+        let stored = t
+            .storage
+            .archive_content_addressed(
+                "Kind",
+                &("ns", "n"),
+                ArchiveSource::entries_with_filter(entries, source_ignore_filter(patterns(), &[])),
+            )
+            .unwrap();
+        prop_assert_eq!(&stored.artifact.digest, &filtered.digest);
+    }
 
     /// Whatever the tree, untar of its archive gives the tree back.
     #[test]
