@@ -67,11 +67,12 @@
 //!   feature on your own `k8s-openapi` dependency (e.g. `features = ["v1_33"]`) or set
 //!   `K8S_OPENAPI_ENABLED_VERSION` in `.cargo/config.toml`'s `[env]`. The runtime's
 //!   health endpoint (`/healthz`, `/readyz`) comes with it (runtime feature `probes`).
-//! - `metrics`: Prometheus metrics with `prometheus-client`: `storage::ArchiveMetrics`
-//!   (archive duration and bytes), and with `kube`: `/metrics` on
-//!   the runtime's endpoint and `runtime::metrics::ReconcileMetrics`, the reconcile
-//!   metrics Flux's controllers expose (`controller_runtime_reconcile_total`,
-//!   `gotk_reconcile_duration_seconds`, …).
+//! - `metrics`: Prometheus metrics with `prometheus-client`: `server::ServerMetrics`
+//!   (the artifact server's requests, bytes, connections and latency,
+//!   `flux_artifact_server_*`) and `storage::ArchiveMetrics` (archive duration and
+//!   bytes); with `kube`: `/metrics` on the runtime's endpoint and
+//!   `runtime::metrics::ReconcileMetrics`, the reconcile metrics Flux's controllers
+//!   expose (`controller_runtime_reconcile_total`, `gotk_reconcile_duration_seconds`, …).
 #![cfg_attr(feature = "kube", doc = include_str!("flow.md"))]
 
 pub use flux_artifact_config as config;
