@@ -306,33 +306,27 @@ async fn lead(
     let storage = ctx.storage.storage();
     let selector = ctx.publisher.label_selector();
     // 1. Every artifact published before still has its digest. Corrupt files are removed;
-    //    the first reconcile of their objects writes them again.
+    //    the first reconcile of their objects writes them again, and missing ones too.
     let verify = VerifyOptions::new(&selector).remove_corrupt(true);
-    let integrity = verify_stored_artifacts(&client, storage, &verify).await?;
-    tracing::info!(%integrity, "integrity check");
+    let _ = verify_stored_artifacts(&client, storage, &verify).await?; // logs its report
     // 2. The storage of objects deleted while no controller ran.
-    let swept = OrphanSweep::new(&selector).run(&client, storage).await?;
-    tracing::info!(%swept, "orphan sweep");
+    let _ = OrphanSweep::new(&selector).run(&client, storage).await?; // logs its report
 
     // 3. Only the leader serves, since only its storage has the files.
     let server = Server::bind(options).await?;
     ready.set_ready(true);
-    let controller = Controller::new(
-        Api::<PodinfoSource>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    // Reconciles an owner again when someone changes its ExternalArtifact.
-    .owns(
-        Api::<ExternalArtifact>::all(client),
-        watcher::Config::default().labels(&selector),
-    )
-    .graceful_shutdown_on(stop.clone().cancelled_owned())
-    .run(reconcile, error_policy, ctx)
-    .for_each(async |result| {
-        if let Err(error) = result {
-            tracing::warn!(error = %ErrorChain(&error), "reconcile failed");
-        }
-    });
+    let sources = Api::<PodinfoSource>::all(client.clone());
+    let published = Api::<ExternalArtifact>::all(client);
+    let controller = Controller::new(sources, watcher::Config::default())
+        // Reconciles an owner again when someone changes its ExternalArtifact.
+        .owns(published, watcher::Config::default().labels(&selector))
+        .graceful_shutdown_on(stop.clone().cancelled_owned())
+        .run(reconcile, error_policy, ctx)
+        .for_each(async |result| {
+            if let Err(error) = result {
+                tracing::warn!(error = %ErrorChain(&error), "controller error");
+            }
+        });
     // Both stop on `stop`; a server that fails stops the work at once.
     let controller = async {
         controller.await;
