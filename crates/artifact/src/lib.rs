@@ -58,6 +58,15 @@
 //! | `kube` (feature `kube`) | `flux-artifact-kube` | `ExternalArtifact`, Flux sources, publishing, the integrity check |
 //! | `runtime` (feature `kube`) | `flux-artifact-runtime` | around a kube-rs `Controller`: leader gate, finalizer cleanup, orphan sweep, status conditions, Kubernetes and Flux events, retry backoff and jitter, `/healthz`, `/readyz` and `/metrics` |
 //!
+//! # A whole controller
+//!
+//! The crate's `examples/controller.rs` is a kube-rs `Controller` built on all of this,
+//! to copy from: the leader gate and its start-up checks, content-addressed archives of
+//! files held in memory, publishing, garbage collection, cleanup through a finalizer,
+//! status conditions, events, retries, probes and metrics. `cargo run -p flux-artifact
+//! --example controller --features kube,metrics -- --help` lists its flags; the
+//! repository's `docs/kubernetes.md` says what it needs from a cluster.
+//!
 //! # Features
 //!
 //! - `clap` (default): `clap::Args` for [`config::Options`], so a binary gets the Go
