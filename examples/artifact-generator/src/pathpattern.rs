@@ -19,6 +19,9 @@ use crate::{
 /// the labels its `ExternalArtifact` gets from the captures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactRequest {
+    /// The position of the artifact (or template) in `spec.artifacts`, for field paths
+    /// in messages: `spec.artifacts[<index>]`.
+    pub index: usize,
     /// The artifact, as the builder takes it.
     pub artifact: OutputArtifact,
     /// Capture name → lowercased captured value; empty without `pathPattern`.
@@ -84,7 +87,9 @@ pub fn expand_artifacts(
         return Ok(spec
             .output_artifacts
             .iter()
-            .map(|artifact| ArtifactRequest {
+            .enumerate()
+            .map(|(index, artifact)| ArtifactRequest {
+                index,
                 artifact: artifact.clone(),
                 labels: BTreeMap::new(),
             })
@@ -144,6 +149,7 @@ pub fn expand_artifacts(
                 });
             }
             requests.push(ArtifactRequest {
+                index: i,
                 artifact,
                 labels: labels.clone(),
             });

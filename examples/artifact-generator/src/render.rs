@@ -183,6 +183,7 @@ mod tests {
 
     fn request() -> ArtifactRequest {
         ArtifactRequest {
+            index: 0,
             artifact: OutputArtifact {
                 name: "auth-prod".into(),
                 ..OutputArtifact::default()

@@ -308,6 +308,8 @@ fn requests_follow_directory_order_then_spec_order() {
     )
     .unwrap();
     assert_eq!(names(&requests), ["a-deploy", "a-config", "b-deploy", "b-config"]);
+    let indexes: Vec<_> = requests.iter().map(|r| r.index).collect();
+    assert_eq!(indexes, [0, 1, 0, 1]);
 }
 
 #[test]
