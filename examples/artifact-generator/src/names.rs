@@ -25,20 +25,6 @@ pub(crate) fn alias_reference(value: &str) -> Option<&str> {
     value.strip_prefix('@').filter(|alias| is_alias(alias))
 }
 
-/// `^@alias/(.*)$`: the alias and path of a `from` or `pathPattern`. As in the API
-/// server's (Go) regular expressions, `.` does not match a line feed.
-pub(crate) fn alias_path(value: &str) -> Option<(&str, &str)> {
-    let (alias, path) = value.strip_prefix('@')?.split_once('/')?;
-    (is_alias(alias) && !path.contains('\n')).then_some((alias, path))
-}
-
-/// `^@artifact/(.*)$`: the path of a `to`.
-pub(crate) fn artifact_path(value: &str) -> Option<&str> {
-    value
-        .strip_prefix("@artifact/")
-        .filter(|path| !path.contains('\n'))
-}
-
 /// Why `value` is not a DNS subdomain as Kubernetes object names must be (at most 253
 /// characters; dot-separated parts of lowercase letters, digits and `-` that start and
 /// end with a letter or digit), or `None` if it is one.
@@ -129,27 +115,6 @@ mod tests {
         ] {
             assert!(!is_alias(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn alias_paths_split_at_the_first_slash() {
-        assert_eq!(alias_path("@repo/apps/x"), Some(("repo", "apps/x")));
-        assert_eq!(alias_path("@repo/"), Some(("repo", "")));
-        assert_eq!(alias_path("@repo"), None);
-        assert_eq!(alias_path("repo/x"), None);
-        assert_eq!(alias_path("@Repo/x"), None);
-        assert_eq!(alias_path("@repo/a\nb"), None);
-    }
-
-    #[test]
-    fn artifact_paths_need_the_artifact_alias() {
-        assert_eq!(artifact_path("@artifact/"), Some(""));
-        assert_eq!(
-            artifact_path("@artifact/v2/replace.yaml"),
-            Some("v2/replace.yaml")
-        );
-        assert_eq!(artifact_path("@artefact/file.yaml"), None);
-        assert_eq!(artifact_path("@artifact"), None);
     }
 
     #[test]
