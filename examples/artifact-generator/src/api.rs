@@ -115,17 +115,9 @@ pub const ARTIFACT_NAMES_RULE_MESSAGE: &str =
     category = "fluxcd-sources",
     doc = "ArtifactGenerator composes and decomposes Flux sources into ExternalArtifacts.",
     annotation("kustomize.toolkit.fluxcd.io/substitute", "disabled"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
-    ),
-    printcolumn(
-        name = "Status",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].message"
-    )
+    printcolumn = r#"{"jsonPath":".metadata.creationTimestamp","name":"Age","type":"date"}"#,
+    printcolumn = r#"{"jsonPath":".status.conditions[?(@.type==\"Ready\")].status","name":"Ready","type":"string"}"#,
+    printcolumn = r#"{"jsonPath":".status.conditions[?(@.type==\"Ready\")].message","name":"Status","type":"string"}"#
 )]
 // The CEL rule as a plain schema extension: kube-derive's `KubeSchema` would do the same,
 // but its generated helper type trips the `unreachable_pub` lint.

@@ -216,7 +216,7 @@ pub enum Error {
         /// The capture name.
         capture: String,
         /// Why.
-        reason: String,
+        reason: &'static str,
     },
     /// A template uses a `{capture}` that `pathPattern` does not define.
     #[error("{field} {template:?}: capture variable {capture:?} is not defined by pathPattern")]
@@ -242,7 +242,7 @@ pub enum Error {
         /// The matched directory, relative to the source root.
         directory: String,
         /// Why.
-        reason: String,
+        reason: &'static str,
     },
     /// A rendered artifact name is not a valid object name.
     #[error(
@@ -258,7 +258,7 @@ pub enum Error {
         /// The matched directory.
         directory: String,
         /// Why.
-        reason: String,
+        reason: &'static str,
     },
     /// Two matches (or two templates) render to the same artifact name.
     #[error(

@@ -62,7 +62,7 @@ fn report(failure: &local::Failure) -> String {
         line.push_str(": ");
     }
     line.push_str(&failure.error.to_string());
-    let mut cause = std::error::Error::source(&failure.error);
+    let mut cause = std::error::Error::source(&*failure.error);
     while let Some(error) = cause {
         // Some errors of dependencies also put their cause in their message.
         let text = error.to_string();

@@ -124,7 +124,7 @@ pub fn expand_artifacts(
                     capture: name.clone(),
                     value,
                     directory,
-                    reason: reason.to_owned(),
+                    reason,
                 });
             }
             labels.insert(name.clone(), value);
@@ -137,7 +137,7 @@ pub fn expand_artifacts(
                     field: format!("spec.artifacts[{i}].name"),
                     name: artifact.name,
                     directory,
-                    reason: reason.to_owned(),
+                    reason,
                 });
             }
             if let Some(first) = seen.insert(artifact.name.clone(), directory.clone()) {
@@ -235,7 +235,7 @@ impl PathPattern {
                 return Err(Error::PathPatternInvalidLabelKey {
                     pattern: pattern.to_owned(),
                     capture: name.clone(),
-                    reason: reason.to_owned(),
+                    reason,
                 });
             }
         }

@@ -56,7 +56,7 @@ fn regenerate(tarball: &Path) {
         .unwrap();
     storage.mkdir_all(&artifact).unwrap();
     storage
-        .archive(&mut artifact, &sample().join("chart-source"), None)
+        .archive(&mut artifact, sample().join("chart-source"), None)
         .unwrap();
     fs::copy(storage.local_path(&artifact).unwrap(), tarball).unwrap();
 }

@@ -39,14 +39,14 @@ pub(crate) struct Failure {
     /// `generator apps/podinfo`, `artifact apps/podinfo`, …; empty for the command as a
     /// whole.
     pub(crate) context: String,
-    pub(crate) error: Error,
+    pub(crate) error: Box<Error>,
 }
 
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
         Failure {
             context: String::new(),
-            error,
+            error: Box::new(error),
         }
     }
 }
@@ -59,7 +59,7 @@ impl<T> Context<T> for Result<T, Error> {
     fn context(self, context: impl FnOnce() -> String) -> Result<T, Failure> {
         self.map_err(|error| Failure {
             context: context(),
-            error,
+            error: Box::new(error),
         })
     }
 }

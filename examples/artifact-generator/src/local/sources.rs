@@ -72,7 +72,7 @@ impl Sources {
             };
             let target = self.scratch.path().join(self.fetched.len().to_string());
             let source = match location {
-                Location::Path(path) => local(path, &target).map_err(|e| failed(e.into()))?,
+                Location::Path(path) => local(path, &target).map_err(failed)?,
                 Location::Url { url, digest } => {
                     fetcher
                         .fetch(url, digest, &target)
