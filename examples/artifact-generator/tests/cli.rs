@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+mod cli_support;
 
 use std::{
     collections::BTreeMap,
@@ -16,7 +16,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use common::{build, objects, sample, sample_args, stderr, workspace};
+use cli_support::{build, objects, sample, sample_args, stderr, workspace};
 use flux_artifact::{
     config::Options,
     fetch::ArchiveFetcher,
@@ -445,7 +445,7 @@ fn warnings_go_to_stderr() {
 
 #[test]
 fn help_names_the_default_storage_directory() {
-    let output = common::command(&workspace())
+    let output = cli_support::command(&workspace())
         .args(["build", "--help"])
         .output()
         .unwrap();
@@ -476,7 +476,7 @@ struct Serving {
 impl Serving {
     fn start() -> Serving {
         let storage_dir = tempfile::tempdir().unwrap();
-        let mut child = common::command(&workspace())
+        let mut child = cli_support::command(&workspace())
             .arg("build")
             .args(sample_args(storage_dir.path()))
             .args(["--storage-addr", "127.0.0.1:0", "--serve", "-o", "json"])

@@ -3,11 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+mod cli_support;
 
 use std::{fs, path::Path};
 
-use common::{build, stderr};
+use cli_support::{build, stderr};
 use tempfile::TempDir;
 
 /// A source tree with the given directories and files (`path` → content; a path ending
