@@ -145,3 +145,66 @@ fn the_shape_comparison_notices_a_changed_validation() {
     changed["properties"]["spec"]["x-kubernetes-validations"][0]["rule"] = json!("true");
     assert_ne!(shape(schema(&theirs)), shape(&changed));
 }
+
+/// The CEL rule of the CRD, evaluated with a CEL interpreter against `spec`, as the API
+/// server would.
+fn cel_rule_accepts(spec: &Value) -> bool {
+    use kube_cel::{
+        KubeCelExt,
+        cel::{Context, Program, Value as Cel},
+    };
+    let crd: Value = serde_yaml_ng::from_str(CHECKED_IN).unwrap();
+    let rule = schema(&crd)["properties"]["spec"]["x-kubernetes-validations"][0]["rule"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut context = Context::default().with_all();
+    context.add_variable("self", spec).unwrap();
+    match Program::compile(&rule).unwrap().execute(&context).unwrap() {
+        Cel::Bool(accepted) => accepted,
+        other => panic!("the rule gave {other:?}"),
+    }
+}
+
+/// The local mode checks artifact names as the CRD's CEL rule does, so that it refuses
+/// exactly the generators a cluster would.
+#[test]
+fn validation_agrees_with_the_crds_cel_rule_on_artifact_names() {
+    let names = [
+        "app",
+        "app-1",
+        "app.example.com",
+        "0app",
+        "App",
+        "app_1",
+        "-app",
+        "app-",
+        "app..x",
+        ".app",
+        "{app}",
+        "a b",
+    ];
+    for path_pattern in ["", "@repo/apps/{app}"] {
+        for name in names {
+            let mut spec = json!({
+                "sources": [{ "alias": "repo", "kind": "GitRepository", "name": "repo" }],
+                "artifacts": [{ "name": name, "copy": [{ "from": "@repo/", "to": "@artifact/" }] }],
+            });
+            if !path_pattern.is_empty() {
+                spec["pathPattern"] = json!(path_pattern);
+            }
+            let generator: artifact_generator::ArtifactGenerator = serde_json::from_value(json!({
+                "apiVersion": "source.extensions.fluxcd.io/v1beta1",
+                "kind": "ArtifactGenerator",
+                "metadata": { "name": "gen" },
+                "spec": spec,
+            }))
+            .unwrap();
+            assert_eq!(
+                artifact_generator::validate(&generator).is_ok(),
+                cel_rule_accepts(&spec),
+                "name {name:?} with pathPattern {path_pattern:?}"
+            );
+        }
+    }
+}
