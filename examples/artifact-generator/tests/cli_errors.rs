@@ -92,6 +92,10 @@ fn missing_source() {
         stderr(&output).trim_end(),
         r#"error[missing-source]: generator apps/gen uses source "repo", which no --source gives (add --source repo=PATH_OR_URL)"#
     );
+    assert!(
+        !cwd.path().join("artifact-storage").exists(),
+        "nothing is created before the sources are there"
+    );
 }
 
 #[test]

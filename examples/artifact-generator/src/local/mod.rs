@@ -96,6 +96,8 @@ pub(crate) fn run(args: &BuildArgs) -> Result<(), Failure> {
         }
     }
 
+    // Every alias has a source before anything is downloaded or created.
+    let plan = plan_sources(args, &generators)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -104,6 +106,9 @@ pub(crate) fn run(args: &BuildArgs) -> Result<(), Failure> {
             path: args.file.clone(),
             source,
         })?;
+    let mut sources = Sources::new()?;
+    fetch_sources(&generators, &plan, &mut sources, &runtime)?;
+
     std::fs::create_dir_all(&args.storage_path).map_err(|source| Error::Io {
         op: "create the storage directory",
         path: args.storage_path.clone(),
@@ -126,12 +131,9 @@ pub(crate) fn run(args: &BuildArgs) -> Result<(), Failure> {
     };
     let storage = Storage::new(&options)
         .map_err(|e| io_failure("open the storage", &args.storage_path.display(), e))?;
-
-    let objects = {
-        let mut sources = Sources::new()?;
-        let plan = resolve_sources(args, &generators, &mut sources, &runtime)?;
-        build_all(args, &generators, &plan, &mut sources, &storage)?
-    };
+    let objects = build_all(args, &generators, &plan, &mut sources, &storage)?;
+    // The extracted and downloaded sources are not needed while serving.
+    drop(sources);
 
     let mut stdout = std::io::stdout().lock();
     output::print(&mut stdout, &objects, args.output)
@@ -173,15 +175,9 @@ fn io_failure(
 type Plan = Vec<BTreeMap<String, Location>>;
 
 /// Matches every generator's aliases with `--source` arguments (one naming the
-/// generator wins over one that does not; among equals, the last wins), fetches each
-/// location once, and warns about arguments no generator uses.
-fn resolve_sources(
-    args: &BuildArgs,
-    generators: &[ArtifactGenerator],
-    sources: &mut Sources,
-    runtime: &tokio::runtime::Runtime,
-) -> Result<Plan, Failure> {
-    let fetcher = ArchiveFetcher::new();
+/// generator wins over one that does not; among equals, the last wins), and warns about
+/// arguments no generator uses.
+fn plan_sources(args: &BuildArgs, generators: &[ArtifactGenerator]) -> Result<Plan, Failure> {
     let mut used = vec![false; args.sources.len()];
     let mut plan = Vec::new();
     for generator in generators {
@@ -189,20 +185,16 @@ fn resolve_sources(
         let mut locations = BTreeMap::new();
         for reference in &generator.spec.sources {
             let alias = &reference.alias;
-            let found = args
-                .sources
-                .iter()
-                .enumerate()
-                .rev()
-                .filter(|(_, s)| &s.alias == alias)
+            let candidates = || {
+                args.sources
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .filter(|(_, s)| &s.alias == alias)
+            };
+            let found = candidates()
                 .find(|(_, s)| s.generator.as_deref() == Some(name.as_str()))
-                .or_else(|| {
-                    args.sources
-                        .iter()
-                        .enumerate()
-                        .rev()
-                        .find(|(_, s)| &s.alias == alias && s.generator.is_none())
-                });
+                .or_else(|| candidates().find(|(_, s)| s.generator.is_none()));
             let Some((i, source)) = found else {
                 return Err(Error::MissingSource {
                     generator: id(generator),
@@ -211,9 +203,6 @@ fn resolve_sources(
                 .into());
             };
             used[i] = true;
-            runtime
-                .block_on(sources.fetch(alias, &source.location, &fetcher))
-                .context(|| format!("generator {}", id(generator)))?;
             locations.insert(alias.clone(), source.location.clone());
         }
         plan.push(locations);
@@ -251,6 +240,24 @@ fn resolve_sources(
         }
     }
     Ok(plan)
+}
+
+/// Fetches every location of the plan, each once.
+fn fetch_sources(
+    generators: &[ArtifactGenerator],
+    plan: &Plan,
+    sources: &mut Sources,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(), Failure> {
+    let fetcher = ArchiveFetcher::new();
+    for (generator, locations) in generators.iter().zip(plan) {
+        for (alias, location) in locations {
+            runtime
+                .block_on(sources.fetch(alias, location, &fetcher))
+                .context(|| format!("generator {}", id(generator)))?;
+        }
+    }
+    Ok(())
 }
 
 /// What `revision: @alias` and `originRevision: @alias` take from each source the
