@@ -293,10 +293,14 @@ fn observed_sources(
                     .rev()
                     .find(|r| r.alias == alias && r.generator.is_none())
             });
-        let digest = sources.digest(location)?;
-        let revision = match given {
-            Some(given) => given.revision.clone(),
-            None => format!("latest@{digest}"),
+        // A directory's digest reads every file: only when the revision needs it.
+        let (digest, revision) = match given {
+            Some(given) => (String::new(), given.revision.clone()),
+            None => {
+                let digest = sources.digest(location)?;
+                let revision = format!("latest@{digest}");
+                (digest, revision)
+            }
         };
         observed.insert(
             alias.to_owned(),
