@@ -214,3 +214,201 @@ fn pathpattern_name_collision() {
     );
     assert!(line.contains(r#"both resolve to artifact name "auth""#), "{line}");
 }
+
+// The builder's kinds, with the minimal triggers of its documentation.
+
+#[test]
+fn unknown_alias() {
+    let repo = tree(&[("a.yaml", "a: 1\n")]);
+    let line = fails(
+        "unknown-alias",
+        &copy(r#"{ from: "@nope/a.yaml", to: "@artifact/" }"#),
+        repo.path(),
+    );
+    assert!(line.contains("spec.artifacts[0].copy[0].from"), "{line}");
+}
+
+#[test]
+fn invalid_from() {
+    let repo = tree(&[("a.yaml", "a: 1\n")]);
+    let line = fails(
+        "invalid-from",
+        &copy(r#"{ from: "repo/a.yaml", to: "@artifact/" }"#),
+        repo.path(),
+    );
+    assert!(line.contains("spec.artifacts[0].copy[0].from"), "{line}");
+}
+
+#[test]
+fn invalid_to() {
+    let repo = tree(&[("a.yaml", "a: 1\n")]);
+    let line = fails(
+        "invalid-to",
+        &copy(r#"{ from: "@repo/a.yaml", to: "@out/" }"#),
+        repo.path(),
+    );
+    assert!(line.contains("spec.artifacts[0].copy[0].to"), "{line}");
+}
+
+#[test]
+fn invalid_glob() {
+    let repo = tree(&[("a.yaml", "a: 1\n")]);
+    fails(
+        "invalid-glob",
+        &copy(r#"{ from: "@repo/[", to: "@artifact/" }"#),
+        repo.path(),
+    );
+}
+
+#[test]
+fn invalid_exclude() {
+    let repo = tree(&[("a.md", "# a\n")]);
+    fails(
+        "invalid-exclude",
+        &copy(r#"{ from: "@repo/*.md", to: "@artifact/", exclude: ["[*.md"] }"#),
+        repo.path(),
+    );
+}
+
+#[test]
+fn path_escape() {
+    let repo = tree(&[("a.yaml", "a: 1\n")]);
+    fails(
+        "path-escape",
+        &copy(r#"{ from: "@repo/a.yaml", to: "@artifact/../x" }"#),
+        repo.path(),
+    );
+}
+
+#[test]
+fn source_not_found() {
+    let repo = tree(&[("a.yaml", "a: 1\n")]);
+    let line = fails(
+        "source-not-found",
+        &copy(r#"{ from: "@repo/missing.yaml", to: "@artifact/" }"#),
+        repo.path(),
+    );
+    assert!(line.contains("missing.yaml"), "{line}");
+}
+
+#[test]
+fn no_glob_match() {
+    let repo = tree(&[("a.json", "{}\n")]);
+    fails(
+        "no-glob-match",
+        &copy(r#"{ from: "@repo/*.yaml", to: "@artifact/" }"#),
+        repo.path(),
+    );
+}
+
+#[test]
+fn all_excluded() {
+    let repo = tree(&[("a.md", "# a\n")]);
+    fails(
+        "all-excluded",
+        &copy(r#"{ from: "@repo/*.md", to: "@artifact/", exclude: ["*.md"] }"#),
+        repo.path(),
+    );
+}
+
+/// One artifact named `app` with several copy operations.
+fn copies(operations: &[&str]) -> String {
+    let list: String = operations.iter().map(|op| format!("        - {op}\n")).collect();
+    generator(&format!("  artifacts:\n    - name: app\n      copy:\n{list}"))
+}
+
+#[test]
+fn copy_conflict() {
+    let repo = tree(&[("a", "file\n"), ("d/a/b", "nested\n")]);
+    fails(
+        "copy-conflict",
+        &copies(&[
+            r#"{ from: "@repo/a", to: "@artifact/" }"#,
+            r#"{ from: "@repo/d/**", to: "@artifact/" }"#,
+        ]),
+        repo.path(),
+    );
+}
+
+#[test]
+fn merge_invalid_yaml() {
+    let repo = tree(&[("a.env", "A=B\n"), ("b.yaml", "b: 1\n")]);
+    fails(
+        "merge-invalid-yaml",
+        &copies(&[
+            r#"{ from: "@repo/a.env", to: "@artifact/a.yaml" }"#,
+            r#"{ from: "@repo/b.yaml", to: "@artifact/a.yaml", strategy: Merge }"#,
+        ]),
+        repo.path(),
+    );
+}
+
+#[test]
+fn extract_not_tarball() {
+    let repo = tree(&[("a.yaml", "a: 1\n")]);
+    fails(
+        "extract-not-tarball",
+        &copy(r#"{ from: "@repo/a.yaml", to: "@artifact/", strategy: Extract }"#),
+        repo.path(),
+    );
+}
+
+#[test]
+fn extract_directory() {
+    let repo = tree(&[("d/x", "x\n")]);
+    fails(
+        "extract-directory",
+        &copy(r#"{ from: "@repo/d", to: "@artifact/", strategy: Extract }"#),
+        repo.path(),
+    );
+}
+
+#[test]
+fn extract_invalid_archive() {
+    let repo = tree(&[("bad.tgz", "not a tarball\n")]);
+    fails(
+        "extract-invalid-archive",
+        &copy(r#"{ from: "@repo/bad.tgz", to: "@artifact/", strategy: Extract }"#),
+        repo.path(),
+    );
+}
+
+/// A gzipped tarball holding one symbolic link, which extraction refuses.
+fn tarball_with_a_symlink() -> Vec<u8> {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Symlink);
+    header.set_size(0);
+    header.set_mode(0o777);
+    builder.append_link(&mut header, "link", "/etc/passwd").unwrap();
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+#[test]
+fn extract_unsafe_entry() {
+    let repo = tree(&[]);
+    fs::write(repo.path().join("link.tgz"), tarball_with_a_symlink()).unwrap();
+    fails(
+        "extract-unsafe-entry",
+        &copy(r#"{ from: "@repo/link.tgz", to: "@artifact/", strategy: Extract }"#),
+        repo.path(),
+    );
+}
+
+#[test]
+fn size_limit() {
+    // A Merge reads files of at most 16 MiB.
+    let big = format!("a: \"{}\"\n", "x".repeat(17 << 20));
+    let repo = tree(&[("a.yaml", "a: 1\n"), ("big.yaml", &big)]);
+    fails(
+        "size-limit",
+        &copies(&[
+            r#"{ from: "@repo/a.yaml", to: "@artifact/a.yaml" }"#,
+            r#"{ from: "@repo/big.yaml", to: "@artifact/a.yaml", strategy: Merge }"#,
+        ]),
+        repo.path(),
+    );
+}
