@@ -100,3 +100,17 @@ pub use crate::{
     untar::{DEFAULT_MAX_UNTAR_SIZE, EntryKind, UntarError, UntarOptions, UntarSummary, untar},
     write::is_temp_file_name,
 };
+
+/// Internals reached by the fuzz targets in `fuzz/`; compiled only with `--cfg fuzzing`.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::path::{Path, PathBuf};
+
+    /// The lexical join of [`Storage::copy_to_path`](crate::Storage::copy_to_path)'s
+    /// sub-path: `..` stops at `root`, absolute paths are re-rooted.
+    #[must_use]
+    pub fn lexical_join(root: &Path, unsafe_path: &Path) -> PathBuf {
+        crate::path::lexical_join(root, unsafe_path)
+    }
+}

@@ -60,7 +60,9 @@ impl Pattern {
             .split('/')
             .map(|segment| match segment {
                 "" => Segment::Empty,
-                "**" => Segment::AnyDepth,
+                // Special only in a pattern with a `/`: alone, `**` is a simple name
+                // that matches every name, as `filepath.Match` reads it.
+                "**" if anchored => Segment::AnyDepth,
                 s if s.contains("**") && anchored => Segment::Invalid,
                 s => Segment::Glob(Glob::new(s)),
             })
@@ -207,6 +209,17 @@ mod tests {
         assert!(excluded("deploy/**", "deploy/a/b/c", false));
         assert!(excluded("deploy/**", "deploy", true));
         assert!(!excluded("deploy/**", "other/a", false));
+    }
+
+    #[test]
+    fn a_lone_double_star_is_a_simple_name_matching_everything() {
+        assert!(excluded("**", "a", false));
+        assert!(excluded("**", "a/b/c.yaml", false));
+        assert!(excluded("**/", "a", true));
+        assert!(!excluded("**/", "a", false));
+        assert!(excluded("**/", "a/b.yaml", false));
+        let p = Pattern::new("!**", &[]);
+        assert_eq!(p.matches(&["x"], false), Match::Include);
     }
 
     #[test]
