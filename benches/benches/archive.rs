@@ -1,15 +1,16 @@
-//! Archiving the corpora at each gzip level, and verifying a large artifact.
+//! Archiving the corpora at each gzip level, the content-addressed call from a directory
+//! and from the equivalent entry list, and verifying a large artifact.
 //!
 //! The chart-mix corpus (~300 MiB) runs only with `FLUX_BENCH_LARGE=1`.
 // Benchmarks are test code: setup failures abort the run.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::{fs, hint::black_box, time::Duration};
+use std::{fs, hint::black_box, path::Path, time::Duration};
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use flux_artifact_benches::{Corpus, Rng, semi_compressible};
 use flux_artifact_config::Options;
-use flux_artifact_storage::{Artifact, Storage};
+use flux_artifact_storage::{ArchiveEntries, ArchiveSource, Artifact, Storage};
 
 fn storage(root: &std::path::Path) -> Storage {
     let options = Options {
@@ -57,6 +58,77 @@ fn archive(c: &mut Criterion) {
     }
 }
 
+/// The entry list equivalent to the tree at `root`: every directory and every file,
+/// files referenced on disk.
+fn entries_of(root: &Path) -> ArchiveEntries {
+    fn walk(root: &Path, dir: &Path, entries: &mut ArchiveEntries) {
+        for entry in fs::read_dir(dir).expect("read_dir") {
+            let entry = entry.expect("entry");
+            let path = entry.path();
+            let relative = path.strip_prefix(root).expect("relative");
+            if entry.file_type().expect("type").is_dir() {
+                entries.add_dir(relative).expect("add dir");
+                walk(root, &path, entries);
+            } else {
+                entries.add_file(relative, &path).expect("add file");
+            }
+        }
+    }
+    let mut entries = ArchiveEntries::new();
+    walk(root, root, &mut entries);
+    entries
+}
+
+/// `archive` of a directory against `archive_content_addressed` of the same directory
+/// and of the equivalent entry list: the same bytes, so the difference is the walk
+/// against the list, and rename against finding the file stored (every iteration after
+/// the first finds it).
+fn content_addressed(c: &mut Criterion) {
+    for corpus in Corpus::selected() {
+        let tree = corpus.ensure().expect("corpus");
+        let root = flux_artifact_benches::scratch_dir().expect("scratch dir");
+        let s = storage(root.path());
+        let entries = entries_of(&tree.path);
+        let mut group = c.benchmark_group(format!("archive-source/{}", corpus.name()));
+        group.throughput(Throughput::Bytes(tree.bytes));
+        group.sample_size(10);
+        if corpus == Corpus::ChartMix {
+            group.measurement_time(Duration::from_secs(30));
+        }
+        // Level 0 (stored) leaves out compression, which is the same for all three, to
+        // show what the source side costs.
+        for level in [6, 0] {
+            let s = s.clone().with_compression_level(level);
+            let mut artifact = s
+                .new_artifact_for("Bench", &("ns", "n"), "r", "a.tar.gz")
+                .expect("artifact");
+            group.bench_function(format!("archive-dir/level-{level}"), |b| {
+                b.iter(|| {
+                    s.archive(black_box(&mut artifact), &tree.path, None)
+                        .expect("archive")
+                });
+            });
+            group.bench_function(format!("content-addressed-dir/level-{level}"), |b| {
+                b.iter(|| {
+                    s.archive_content_addressed("Bench", &("ns", "dir"), ArchiveSource::dir(&tree.path))
+                        .expect("archive")
+                });
+            });
+            group.bench_function(format!("content-addressed-entries/level-{level}"), |b| {
+                b.iter_batched(
+                    || ArchiveSource::entries(entries.clone()),
+                    |source| {
+                        s.archive_content_addressed("Bench", &("ns", "entries"), source)
+                            .expect("archive")
+                    },
+                    BatchSize::SmallInput,
+                );
+            });
+        }
+        group.finish();
+    }
+}
+
 fn verify(c: &mut Criterion) {
     let root = flux_artifact_benches::scratch_dir().expect("scratch dir");
     let s = storage(root.path());
@@ -87,5 +159,5 @@ fn verify(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, archive, verify);
+criterion_group!(benches, archive, content_addressed, verify);
 criterion_main!(benches);

@@ -2,7 +2,12 @@
 //! [Flux Artifact SDK](https://github.com/fluxcd/pkg/tree/main/artifact) port.
 //!
 //! ```
-//! use flux_artifact::{config::Options, fetch::ArchiveFetcher, server::Server, storage::Storage};
+//! use flux_artifact::{
+//!     config::Options,
+//!     fetch::ArchiveFetcher,
+//!     server::Server,
+//!     storage::{ArchiveSource, AsyncStorage, Storage},
+//! };
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,10 +25,12 @@
 //! // URLs name the port the server got.
 //! options.storage_adv_address = server.local_addr().to_string();
 //!
-//! // Produce: archive a directory into the storage.
-//! let storage = Storage::new(&options)?;
-//! let mut artifact = storage.new_artifact_for("ExternalArtifact", &("apps", "podinfo"), "latest", "podinfo.tar.gz")?;
-//! storage.archive(&mut artifact, manifests.path(), None)?;
+//! // Produce: archive a directory into the storage, as <digest>.tar.gz.
+//! let storage = AsyncStorage::new(Storage::new(&options)?);
+//! let stored = storage
+//!     .archive_content_addressed("ExternalArtifact", &("apps", "podinfo"), ArchiveSource::dir(manifests.path()))
+//!     .await?;
+//! let artifact = &stored.artifact;
 //!
 //! // Serve it, and consume it as Flux's kustomize-controller would.
 //! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -45,19 +52,26 @@
 //! |---|---|---|
 //! | [`digest`] | `flux-artifact-digest` | algorithms, `Digest`, streaming digesters and verifiers |
 //! | [`config`] | `flux-artifact-config` | `Options`: the Go SDK's flags, env vars and defaults |
-//! | [`storage`] | `flux-artifact-storage` | `Artifact` and `Storage`: archive, write, lock, verify, GC, untar |
+//! | [`storage`] | `flux-artifact-storage` | `Artifact`, `Storage` and its async handle `AsyncStorage`: archive, write, lock, verify, GC, untar |
 //! | [`server`] | `flux-artifact-server` | the HTTP server consumers download from |
 //! | [`fetch`] | `flux-artifact-fetch` | the consumer side: download, verify, extract |
 //! | `kube` (feature `kube`) | `flux-artifact-kube` | `ExternalArtifact`, Flux sources, publishing, the integrity check |
+//! | `runtime` (feature `kube`) | `flux-artifact-runtime` | around a kube-rs `Controller`: leader gate, finalizer cleanup, orphan sweep, status conditions, Kubernetes and Flux events, retry backoff and jitter, `/healthz`, `/readyz` and `/metrics` |
 //!
 //! # Features
 //!
 //! - `clap` (default): `clap::Args` for [`config::Options`], so a binary gets the Go
 //!   SDK's `--storage-path`, `--storage-addr`, … flags with `#[command(flatten)]`.
-//! - `kube`: the `kube` module. Like every library on `k8s-openapi`, it leaves the choice
-//!   of Kubernetes version to the final binary: enable a version feature on your own
-//!   `k8s-openapi` dependency (e.g. `features = ["v1_33"]`) or set
-//!   `K8S_OPENAPI_ENABLED_VERSION` in `.cargo/config.toml`'s `[env]`.
+//! - `kube`: the `kube` and `runtime` modules. Like every library on `k8s-openapi`, it
+//!   leaves the choice of Kubernetes version to the final binary: enable a version
+//!   feature on your own `k8s-openapi` dependency (e.g. `features = ["v1_33"]`) or set
+//!   `K8S_OPENAPI_ENABLED_VERSION` in `.cargo/config.toml`'s `[env]`. The runtime's
+//!   health endpoint (`/healthz`, `/readyz`) comes with it (runtime feature `probes`).
+//! - `metrics`: Prometheus metrics with `prometheus-client`: `storage::ArchiveMetrics`
+//!   (archive duration and bytes), and with `kube`: `/metrics` on
+//!   the runtime's endpoint and `runtime::metrics::ReconcileMetrics`, the reconcile
+//!   metrics Flux's controllers expose (`controller_runtime_reconcile_total`,
+//!   `gotk_reconcile_duration_seconds`, …).
 #![cfg_attr(feature = "kube", doc = include_str!("flow.md"))]
 
 pub use flux_artifact_config as config;
@@ -65,6 +79,8 @@ pub use flux_artifact_digest as digest;
 pub use flux_artifact_fetch as fetch;
 #[cfg(feature = "kube")]
 pub use flux_artifact_kube as kube;
+#[cfg(feature = "kube")]
+pub use flux_artifact_runtime as runtime;
 pub use flux_artifact_server as server;
 pub use flux_artifact_storage as storage;
 

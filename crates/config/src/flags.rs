@@ -7,16 +7,19 @@
 
 use std::time::Duration;
 
-use clap::{ArgMatches, Args, Command, FromArgMatches, parser::ValueSource};
+use clap::{ArgMatches, Args, Command, FromArgMatches, error::ErrorKind, parser::ValueSource};
 use flux_artifact_digest::Algorithm;
 
 use crate::{
     Options,
+    address::{parse_port, split_host_port},
     options::{DEFAULT_ARTIFACT_RETENTION_RECORDS, DEFAULT_STORAGE_ADDRESS, DEFAULT_STORAGE_PATH},
     parse_duration,
 };
 
-/// The command-line face of [`Options`]. Field names are the clap argument ids.
+// The command-line face of `Options`; field names are the clap argument ids. A plain
+// comment on purpose: clap turns a doc comment on a flattened `Args` struct into the
+// description of every binary that flattens it and has no doc comment of its own.
 #[derive(Args)]
 struct Flags {
     /// The path to the directory where artifacts will be stored.
@@ -24,7 +27,13 @@ struct Flags {
     storage_path: String,
 
     /// The address the artifact server will bind to.
-    #[arg(long = "storage-addr", env = "STORAGE_ADDRESS", value_name = "ADDR", default_value = DEFAULT_STORAGE_ADDRESS)]
+    #[arg(
+        long = "storage-addr",
+        env = "STORAGE_ADDRESS",
+        value_name = "ADDR",
+        default_value = DEFAULT_STORAGE_ADDRESS,
+        value_parser = storage_address
+    )]
     storage_address: String,
 
     /// The in-cluster address the artifact server will advertise to clients
@@ -49,6 +58,36 @@ struct Flags {
     /// The hashing algorithm used to calculate the digest of artifacts (sha256, sha384, sha512, blake3).
     #[arg(long = "artifact-digest-algo", value_name = "ALGO", default_value = "sha256")]
     artifact_digest_algo: Algorithm,
+}
+
+/// `--storage-addr`: `host:port` with a numeric port, checked as
+/// [`Options::validate`] checks it, so that a bad value is a usage error naming the flag
+/// rather than a failure when storage or the server starts. The empty string passes
+/// here because an empty `STORAGE_ADDRESS` means "unset"; an explicitly empty flag is
+/// refused by [`refuse_empty_address_flag`].
+fn storage_address(value: &str) -> Result<String, &'static str> {
+    if !value.is_empty() {
+        let (_, port) = split_host_port(value)?;
+        parse_port(port)?;
+    }
+    Ok(value.to_owned())
+}
+
+/// `--storage-addr=` on the command line: no address at all, which Go would take as
+/// port 80 of every interface and we refuse like any address without a port.
+fn refuse_empty_address_flag(matches: &ArgMatches) -> Result<(), clap::Error> {
+    let explicit = matches.value_source("storage_address") == Some(ValueSource::CommandLine);
+    if explicit
+        && matches
+            .get_one::<String>("storage_address")
+            .is_some_and(String::is_empty)
+    {
+        return Err(clap::Error::raw(
+            ErrorKind::InvalidValue,
+            "invalid value '' for '--storage-addr <ADDR>': missing port in address\n",
+        ));
+    }
+    Ok(())
 }
 
 impl Flags {
@@ -116,12 +155,14 @@ impl Args for Options {
 
 impl FromArgMatches for Options {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        refuse_empty_address_flag(matches)?;
         // Values not given are the flag defaults, which `Options::default` mirrors.
         Ok(Flags::from_arg_matches(matches)?.merge_into(matches, Options::default()))
     }
 
     /// Changes only the options that the command line or a non-empty env var set.
     fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        refuse_empty_address_flag(matches)?;
         let current = std::mem::take(self);
         *self = Flags::from_arg_matches(matches)?.merge_into(matches, current);
         Ok(())

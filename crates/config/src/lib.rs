@@ -53,6 +53,15 @@
 //! - The IPv6 wildcard `[::]` in `--storage-addr` is advertised as the host name like
 //!   `0.0.0.0` (Go advertises `[::]` literally), and a non-numeric port is an error.
 //! - [`Options::bind_address`] gives the [`SocketAddr`](std::net::SocketAddr) to listen on.
+//! - A `--storage-addr` that is not `host:port` with a numeric port is a usage error
+//!   when the command line is parsed (Go accepts it and fails when the server starts).
+//!
+//! # Go-style flags of your own
+//!
+//! A binary porting a Go controller has more flags than these, with Go's syntax:
+//! [`parse_duration`] for durations (`--reconciliation-timeout=10m`) and
+//! [`parse_go_bool`] for booleans that take `--flag=false`, with the clap attributes
+//! shown in its documentation.
 //!
 //! # Feature flags
 //!
@@ -68,6 +77,7 @@ mod duration;
 mod error;
 #[cfg(feature = "clap")]
 mod flags;
+mod go_bool;
 mod options;
 #[cfg(feature = "serde")]
 mod serde_duration;
@@ -75,6 +85,7 @@ mod serde_duration;
 pub use crate::{
     duration::{DurationErrorKind, ParseDurationError, format_duration, parse_duration},
     error::Error,
+    go_bool::{ParseGoBoolError, parse_go_bool},
     options::{
         DEFAULT_ARTIFACT_RETENTION_RECORDS, DEFAULT_ARTIFACT_RETENTION_TTL, DEFAULT_STORAGE_ADDRESS,
         DEFAULT_STORAGE_PATH, Options,

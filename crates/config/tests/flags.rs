@@ -281,3 +281,34 @@ fn update_from_arg_matches_changes_only_given_flags() {
     assert_eq!(options.artifact_retention_ttl, 2 * MINUTE);
     assert_eq!(options.artifact_retention_records, 7);
 }
+
+#[test]
+fn a_bad_storage_address_is_a_usage_error_naming_flag_and_value() {
+    for (bad, reason) in [
+        ("invalid-address", "missing port in address"),
+        (":http", "the port must be a number"),
+        ("a:b:c", "too many colons in address"),
+    ] {
+        let err = try_parse(&[&format!("--storage-addr={bad}")], &[]).unwrap_err();
+        assert!(
+            err.contains(&format!("invalid value '{bad}' for '--storage-addr <ADDR>'")),
+            "{err}"
+        );
+        assert!(err.contains(reason), "{err}");
+        assert!(err.contains("try '--help'"), "{err}");
+    }
+}
+
+#[test]
+fn a_bad_storage_address_from_the_environment_is_a_usage_error_too() {
+    let err = try_parse(&[], &[("STORAGE_ADDRESS", "nope")]).unwrap_err();
+    assert!(err.contains("--storage-addr"), "{err}");
+    assert!(err.contains("missing port in address"), "{err}");
+}
+
+#[test]
+fn an_explicitly_empty_storage_address_is_a_usage_error() {
+    let err = try_parse(&["--storage-addr="], &[]).unwrap_err();
+    assert!(err.contains("--storage-addr"), "{err}");
+    assert!(err.contains("missing port in address"), "{err}");
+}

@@ -6,7 +6,9 @@ use flux_artifact_digest::{Algorithm, Digest};
 use flux_artifact_storage::UntarError;
 use http::StatusCode;
 
-/// Why a fetch failed. Each variant names the URL (or digest, or path) involved.
+/// Why a fetch failed. Each variant names the URL (or digest, or path) involved; the
+/// underlying error, where there is one, is the [`source`](std::error::Error::source)
+/// and is not repeated in the message (print the chain, e.g. with anyhow's `{:#}`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -14,7 +16,7 @@ pub enum Error {
     #[error("empty digest")]
     EmptyDigest,
     /// The digest does not parse.
-    #[error("failed to parse digest {digest:?}: {source}")]
+    #[error("failed to parse digest {digest:?}")]
     InvalidDigest {
         /// The digest as given (a bare hex value is read as `sha256:<hex>`).
         digest: String,
@@ -52,7 +54,7 @@ pub enum Error {
         status: StatusCode,
     },
     /// The request could not be made, after any retries (connection refused, reset …).
-    #[error("failed to download archive from {url}: {source}")]
+    #[error("failed to download archive from {url}")]
     Request {
         /// The URL requested.
         url: String,
@@ -61,7 +63,7 @@ pub enum Error {
     },
     /// The response body broke off, after any retries (the server went away, or sent
     /// less than it announced).
-    #[error("failed to read archive from {url}: {source}")]
+    #[error("failed to read archive from {url}")]
     Body {
         /// The URL requested.
         url: String,
@@ -90,7 +92,7 @@ pub enum Error {
     DigestMismatch(Box<DigestMismatch>),
     /// The archive could not be extracted; nothing was extracted into the target
     /// directory.
-    #[error("failed to extract archive from {url}: {source}")]
+    #[error("failed to extract archive from {url}")]
     Untar {
         /// The URL requested.
         url: String,
@@ -98,7 +100,7 @@ pub enum Error {
         source: UntarError,
     },
     /// A local filesystem operation failed.
-    #[error("cannot {op} {}: {source}", path.display())]
+    #[error("cannot {op} {}", path.display())]
     Io {
         /// What was being done.
         op: &'static str,
@@ -127,4 +129,50 @@ pub struct DigestMismatch {
     pub expected: Digest,
     /// The digest of what was downloaded.
     pub actual: Digest,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    /// Every variant that wraps a cause returns it from `source()` and keeps it out of
+    /// its own message, so that printing the chain shows each cause once.
+    #[test]
+    fn wrapped_causes_are_sources_not_repeated_in_messages() {
+        let cause = || io::Error::other("the underlying cause");
+        let url = || "http://host/a.tar.gz".to_owned();
+        let errors = [
+            Error::InvalidDigest {
+                digest: "sha256:x".into(),
+                source: "sha256:x".parse::<Digest>().expect_err("an invalid digest"),
+            },
+            Error::Request {
+                url: url(),
+                source: Box::new(cause()),
+            },
+            Error::Body {
+                url: url(),
+                source: Box::new(cause()),
+            },
+            Error::Untar {
+                url: url(),
+                source: UntarError::Stream { source: cause() },
+            },
+            Error::Io {
+                op: "write",
+                path: "/x".into(),
+                source: cause(),
+            },
+        ];
+        for error in errors {
+            let source = error.source().expect("a source");
+            let message = error.to_string();
+            assert!(
+                !message.contains(&source.to_string()),
+                "{message:?} repeats its source {source}"
+            );
+        }
+    }
 }

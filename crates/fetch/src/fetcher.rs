@@ -1,14 +1,16 @@
-//! [`ArchiveFetcher`]: download, verify while streaming, extract, move into place.
+//! [`ArchiveFetcher`]: download to a spool file while hashing, verify, extract, move
+//! into place.
 
 use std::{
     fs, io,
+    io::Write,
     path::{Path, PathBuf},
     time::Duration,
 };
 
 use bytes::Bytes;
 use flux_artifact_digest::{Algorithm, Digest, Digester};
-use flux_artifact_storage::{UntarOptions, UntarSummary, untar};
+use flux_artifact_storage::{UntarError, UntarOptions, UntarSummary, untar};
 use http::{Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::{
@@ -31,8 +33,14 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 /// The default cap on extracted bytes, as in Flux's `tar.Untar`.
 pub use flux_artifact_storage::DEFAULT_MAX_UNTAR_SIZE;
 
-/// Chunks in flight between the download and the extraction thread.
+/// Chunks in flight between the download and the thread writing the spool file.
 const CHANNEL_DEPTH: usize = 8;
+
+/// The HTTP client of every fetcher: the one place that decides how connections are
+/// made (plain HTTP today; TLS would be configured here).
+fn http_client() -> Client<HttpConnector, Empty<Bytes>> {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
 
 /// Downloads artifacts, verifies their digests and extracts them: what Flux's consumers
 /// do with `status.artifact` (Go: `fluxcd/pkg/http/fetch.ArchiveFetcher`).
@@ -111,8 +119,9 @@ impl ArchiveFetcherBuilder {
         self
     }
 
-    /// How long one attempt may take, body included (default
-    /// [`DEFAULT_REQUEST_TIMEOUT`]).
+    /// How long one attempt's download may take, body included (default
+    /// [`DEFAULT_REQUEST_TIMEOUT`]). Extraction, which starts once the download is
+    /// complete and verified, is not timed.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
@@ -120,9 +129,8 @@ impl ArchiveFetcherBuilder {
 
     /// The fetcher.
     pub fn build(self) -> ArchiveFetcher {
-        let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
         ArchiveFetcher {
-            client,
+            client: http_client(),
             settings: self,
         }
     }
@@ -185,10 +193,17 @@ impl ArchiveFetcher {
     ///
     /// `digest` is `<algorithm>:<hex>`, or bare hex for sha256, as Flux accepts. It is
     /// checked before anything is downloaded: only sha256, sha384, sha512 and blake3 are
-    /// accepted. The archive is hashed and extracted as it streams in, into a temporary
-    /// directory beside `dir`; only when the download is complete and the digest matches
-    /// are its entries moved into `dir` (created if missing; entries of the same name
-    /// there are replaced). So a failure, a mismatch included, leaves `dir` as it was.
+    /// accepted.
+    ///
+    /// The download is hashed as it is written to a temporary file beside `dir` (in its
+    /// parent directory, so on the caller's volume, not in `$TMPDIR`). Only once the
+    /// download is complete and its digest matches is it extracted, into a temporary
+    /// directory beside `dir` whose entries then move into `dir` (created if missing;
+    /// entries of the same name there are replaced). So a download that does not match
+    /// never costs more disk than its own compressed size, and a failure, a mismatch
+    /// included, leaves `dir` as it was. A fetch that succeeds uses at most the
+    /// compressed size plus the extracted size beside `dir` while it extracts; the
+    /// temporary file is deleted as soon as extraction ends.
     ///
     /// Extraction follows Flux's fetcher: symlinks are skipped, and the rules and cap
     /// of [`untar`] apply.
@@ -209,40 +224,52 @@ impl ArchiveFetcher {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        fs::create_dir_all(&parent).map_err(|source| Error::Io {
-            op: "create",
-            path: parent.clone(),
-            source,
-        })?;
+        fs::create_dir_all(&parent).map_err(io_error("create", &parent))?;
         let mut attempts = 0u32;
-        loop {
+        let (downloaded, spool) = loop {
             attempts += 1;
-            let staging = tempfile::Builder::new()
-                .prefix(".fetch-")
-                .tempdir_in(&parent)
-                .map_err(|source| Error::Io {
-                    op: "create a temporary directory in",
-                    path: parent.clone(),
-                    source,
-                })?;
-            match self.attempt(&uri, url, expected, staging.path()).await {
-                Ok((downloaded, extracted)) => {
-                    move_into_place(staging, dir)?;
-                    return Ok(FetchSummary {
-                        downloaded,
-                        extracted,
-                        attempts,
-                    });
-                }
+            match self.attempt(&uri, url, expected, &parent).await {
+                Ok(verified) => break verified,
                 Err(failure) if failure.retryable && attempts <= self.settings.retries => {
                     let wait = self.backoff(attempts - 1);
-                    tracing::debug!(url, attempt = attempts, error = %failure.error, ?wait, "retrying artifact download");
-                    drop(staging);
+                    let error = with_causes(&failure.error);
+                    tracing::debug!(
+                        url,
+                        attempt = attempts,
+                        error,
+                        ?wait,
+                        "retrying artifact download"
+                    );
                     tokio::time::sleep(wait).await;
                 }
                 Err(failure) => return Err(failure.error),
             }
-        }
+        };
+        let options = UntarOptions::default()
+            .max_size(self.settings.max_untar_size)
+            .skip_symlinks(true);
+        let staging_parent = parent.clone();
+        let extraction = tokio::task::spawn_blocking(move || extract(spool, &staging_parent, &options));
+        let (staging, extracted) = extraction
+            .await
+            .map_err(|e| Error::Io {
+                op: "extract into",
+                path: parent.clone(),
+                source: io::Error::other(e),
+            })?
+            .map_err(|e| match e {
+                Extraction::Io(error) => error,
+                Extraction::Untar(source) => Error::Untar {
+                    url: url.to_owned(),
+                    source,
+                },
+            })?;
+        move_into_place(staging, dir)?;
+        Ok(FetchSummary {
+            downloaded,
+            extracted,
+            attempts,
+        })
     }
 
     fn backoff(&self, retry: u32) -> Duration {
@@ -280,36 +307,32 @@ impl ArchiveFetcher {
         Uri::from_parts(parts).map_err(|e| invalid(e.to_string()))
     }
 
-    /// One download: streams the body to an extraction thread that also hashes it.
+    /// One download into a new spool file in `parent`, hashed on the way: the file if
+    /// it is complete and matches `expected`.
     async fn attempt(
         &self,
         uri: &Uri,
         url: &str,
         expected: Digest,
-        staging: &Path,
-    ) -> Result<(u64, UntarSummary), Failure> {
+        parent: &Path,
+    ) -> Result<(u64, tempfile::NamedTempFile), Failure> {
+        let spool = tempfile::Builder::new()
+            .prefix(".fetch-")
+            .suffix(".download")
+            .tempfile_in(parent)
+            .map_err(|e| Failure::fatal(io_error("create a temporary file in", parent)(e)))?;
+        let file = spool
+            .reopen()
+            .map_err(|e| Failure::fatal(io_error("open", spool.path())(e)))?;
         let (sender, receiver) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
-        let options = UntarOptions::default()
-            .max_size(self.settings.max_untar_size)
-            .skip_symlinks(true);
-        let target = staging.to_path_buf();
         let digester = expected.algorithm().digester();
-        let extraction = tokio::task::spawn_blocking(move || {
-            let mut reader = HashingReceiver {
-                receiver,
-                digester,
-                current: Bytes::new(),
-            };
-            let result = untar(&mut reader, &target, &options);
-            reader.drain();
-            (result, reader.digester.digest())
-        });
+        let writer = tokio::task::spawn_blocking(move || write_spool(receiver, file, digester));
         let timeout = self.settings.request_timeout;
         let download = tokio::time::timeout(timeout, self.download(uri, url, sender)).await;
-        let (extracted, actual) = extraction.await.map_err(|e| {
+        let written = writer.await.map_err(|e| {
             Failure::fatal(Error::Io {
-                op: "extract into",
-                path: staging.to_path_buf(),
+                op: "write",
+                path: spool.path().to_path_buf(),
                 source: io::Error::other(e),
             })
         })?;
@@ -322,6 +345,7 @@ impl ArchiveFetcher {
             }
             Ok(result) => result?,
         };
+        let actual = written.map_err(|e| Failure::fatal(io_error("write", spool.path())(e)))?;
         if actual != expected {
             return Err(Failure::fatal(Error::DigestMismatch(Box::new(DigestMismatch {
                 url: url.to_owned(),
@@ -329,13 +353,7 @@ impl ArchiveFetcher {
                 actual,
             }))));
         }
-        let extracted = extracted.map_err(|source| {
-            Failure::fatal(Error::Untar {
-                url: url.to_owned(),
-                source,
-            })
-        })?;
-        Ok((downloaded, extracted))
+        Ok((downloaded, spool))
     }
 
     /// Sends the response body down `sender`; returns the number of bytes received.
@@ -409,9 +427,8 @@ impl ArchiveFetcher {
             {
                 return Err(too_large(limit));
             }
-            // The extraction thread reads (and hashes) everything until the sender is
-            // dropped, even after extraction failed, so that a mismatch is reported as
-            // one. A send fails only if that thread is gone; its result says why.
+            // A send fails only if the writing thread is gone (a write failed); its
+            // result says why.
             if sender.send(data).await.is_err() {
                 break;
             }
@@ -420,39 +437,61 @@ impl ArchiveFetcher {
     }
 }
 
-/// Reads the chunks received from the download, hashing them as they pass.
-struct HashingReceiver {
-    receiver: mpsc::Receiver<Bytes>,
-    digester: Digester,
-    current: Bytes,
+/// An error's message followed by those of its sources, for a log line.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
-impl HashingReceiver {
-    /// Hashes whatever the extraction did not read, until the download ends.
-    fn drain(&mut self) {
-        self.digester.update(&self.current);
-        self.current = Bytes::new();
-        while let Some(chunk) = self.receiver.blocking_recv() {
-            self.digester.update(&chunk);
-        }
+/// Writes the chunks received from the download to the spool file, hashing them; the
+/// digest of everything received once the download ends.
+fn write_spool(
+    mut receiver: mpsc::Receiver<Bytes>,
+    mut file: fs::File,
+    mut digester: Digester,
+) -> io::Result<Digest> {
+    // The body arrives in chunks of up to hundreds of KiB: written as they come, with
+    // no buffer of our own.
+    while let Some(chunk) = receiver.blocking_recv() {
+        digester.update(&chunk);
+        file.write_all(&chunk)?;
     }
+    Ok(digester.digest())
 }
 
-impl io::Read for HashingReceiver {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.current.is_empty() {
-            match self.receiver.blocking_recv() {
-                Some(chunk) => {
-                    self.digester.update(&chunk);
-                    self.current = chunk;
-                }
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current.split_to(n));
-        Ok(n)
-    }
+/// Why extraction failed.
+enum Extraction {
+    Io(Error),
+    Untar(UntarError),
+}
+
+/// Extracts the verified spool file into a new temporary directory in `parent`, and
+/// deletes the spool file.
+fn extract(
+    spool: tempfile::NamedTempFile,
+    parent: &Path,
+    options: &UntarOptions,
+) -> Result<(tempfile::TempDir, UntarSummary), Extraction> {
+    let staging = tempfile::Builder::new()
+        .prefix(".fetch-")
+        .tempdir_in(parent)
+        .map_err(|e| Extraction::Io(io_error("create a temporary directory in", parent)(e)))?;
+    let file = spool
+        .reopen()
+        .map_err(|e| Extraction::Io(io_error("open", spool.path())(e)))?;
+    let extracted = untar(
+        io::BufReader::with_capacity(256 * 1024, file),
+        staging.path(),
+        options,
+    );
+    drop(spool);
+    Ok((staging, extracted.map_err(Extraction::Untar)?))
 }
 
 /// A digest as Flux's fetcher reads it: bare hex is sha256, and only the algorithms
@@ -550,6 +589,18 @@ mod tests {
             parse_flux_digest("md5:abc"),
             Err(Error::InvalidDigest { .. })
         ));
+    }
+
+    #[test]
+    fn log_lines_show_the_causes_the_message_leaves_out() {
+        let error = Error::Request {
+            url: "http://host/a.tar.gz".into(),
+            source: Box::new(io::Error::other("connection refused")),
+        };
+        assert_eq!(
+            with_causes(&error),
+            "failed to download archive from http://host/a.tar.gz: connection refused"
+        );
     }
 
     #[test]

@@ -31,12 +31,26 @@
 //! interoperate: a bare hex digest is sha256, only sha256, sha384, sha512 and blake3 are
 //! accepted (checked before downloading), a 404 is its own error
 //! ([`Error::FileNotFound`]) so the caller can requeue, 5xx answers are retried, the body
-//! must be gzip, and symlinks in the tarball are skipped. It differs where Go is weaker:
-//! the archive is hashed and extracted while it streams in (no temporary copy on disk),
-//! into a directory beside the target that replaces it only if the digest matches, so a
-//! tampered or truncated download never reaches the target; broken-off bodies and
-//! timeouts are retried too; and extraction is confined and capped by
+//! must be gzip, symlinks in the tarball are skipped, and nothing is extracted before the
+//! digest of the whole download is known to match. It differs where Go is weaker:
+//! broken-off bodies and timeouts are retried too; the download is spooled beside the
+//! target rather than in `$TMPDIR`, and extracted into a directory beside the target that
+//! replaces it only when complete, so a tampered, truncated or unextractable download
+//! never reaches the target; and extraction is confined and capped by
 //! [`untar`](flux_artifact_storage::untar) (100 MiB by default).
+//!
+//! # Disk use
+//!
+//! The archive is hashed while it is written to a temporary file in the target's parent
+//! directory; once it is complete and its digest matches, it is extracted into a
+//! temporary directory there, the temporary file is deleted, and the extracted entries
+//! move into the target. So:
+//!
+//! - a download whose digest does not match writes at most its own compressed size,
+//!   however much it would expand to, and is deleted;
+//! - a fetch that succeeds needs, beside the target and at its peak, the compressed size
+//!   plus the extracted size (for the 150 MB artifact of `docs/performance.md`, about
+//!   150 MB + 262 MB).
 //!
 //! Only plain `http://` is supported: artifacts are served inside the cluster that way.
 

@@ -117,6 +117,11 @@ enum Reply {
     Unannounced(Vec<u8>),
     /// Never answers.
     Hang,
+    /// Announces `Content-Length`, then sends nothing and keeps the connection open.
+    HeadOnly(usize),
+    /// Announces the whole body, sends the first `cut` bytes, and sends the rest once
+    /// the receiver fires.
+    Stalled(Vec<u8>, usize, Arc<tokio::sync::Notify>),
 }
 
 /// A server answering requests in turn from `script` (the last reply repeats), and
@@ -166,6 +171,16 @@ async fn scripted(script: Vec<Reply>) -> (SocketAddr, Arc<AtomicUsize>) {
                     }
                     Reply::Hang => {
                         tokio::time::sleep(Duration::from_secs(30)).await;
+                    }
+                    Reply::HeadOnly(len) => {
+                        let _ = stream.write_all(&head(200, len)).await;
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                    }
+                    Reply::Stalled(body, cut, resume) => {
+                        let _ = stream.write_all(&head(200, body.len())).await;
+                        let _ = stream.write_all(&body[..cut]).await;
+                        resume.notified().await;
+                        let _ = stream.write_all(&body[cut..]).await;
                     }
                 }
                 let _ = stream.shutdown().await;
@@ -659,4 +674,135 @@ async fn an_existing_target_keeps_other_entries_and_gets_the_new_ones() {
             ("other.txt".to_owned(), Some(b"other".to_vec())),
         ]
     );
+}
+
+#[tokio::test]
+async fn a_wrong_bare_hex_digest_is_a_mismatch() {
+    let served = serve_tree(&[("a.yaml", b"a")]).await;
+    let wrong = Algorithm::Sha256.digest_bytes(b"other").to_string();
+    let bare = wrong.trim_start_matches("sha256:");
+    let out = tempfile::tempdir().unwrap();
+    let err = quick()
+        .fetch(&served.url, bare, out.path().join("x"))
+        .await
+        .unwrap_err();
+    let Error::DigestMismatch(mismatch) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(mismatch.expected.to_string(), wrong);
+    assert_eq!(mismatch.actual.to_string(), served.artifact.digest);
+    assert_eq!(fs::read_dir(out.path()).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn an_extraction_error_leaves_an_existing_target_as_it_was() {
+    // The digest matches; the second entry is refused after the first was extracted.
+    let body = tarball(&[("a.yaml", b'0', b"new a"), ("../escape.yaml", b'0', b"x")]);
+    let (addr, _) = scripted(vec![Reply::Body(body.clone())]).await;
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("x");
+    fs::create_dir(&target).unwrap();
+    fs::write(target.join("a.yaml"), "old a").unwrap();
+    fs::write(target.join("keep.yaml"), "keep").unwrap();
+    let before = snapshot(&target);
+    let err = quick()
+        .fetch(&format!("http://{addr}/a.tar.gz"), &digest_of(&body), &target)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Untar {
+                source: UntarError::ParentTraversal { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(snapshot(&target), before);
+    assert_eq!(
+        fs::read_dir(out.path()).unwrap().count(),
+        1,
+        "no staging directory or download is left beside the target"
+    );
+}
+
+#[tokio::test]
+async fn an_announced_length_over_the_cap_fails_before_the_body_is_read() {
+    // The server announces a large body and sends none of it: reading the body would
+    // wait for the request timeout; the announced length alone must end the fetch.
+    let (addr, count) = scripted(vec![Reply::HeadOnly(1 << 30)]).await;
+    let out = tempfile::tempdir().unwrap();
+    let fetcher = ArchiveFetcher::builder()
+        .max_download_size(Some(1 << 20))
+        .request_timeout(Duration::from_secs(20))
+        .retries(0)
+        .build();
+    let err = fetcher
+        .fetch(
+            &format!("http://{addr}/a.tar.gz"),
+            &digest_of(b""),
+            out.path().join("x"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::TooLarge { limit, .. } if limit == 1 << 20),
+        "{err}"
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    assert_eq!(fs::read_dir(out.path()).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn the_download_is_spooled_beside_the_target_and_extracted_only_once_complete() {
+    let body = tarball(&[(
+        "a.bin",
+        b'0',
+        &(0..400_000u32).map(|i| (i * 31 % 251) as u8).collect::<Vec<_>>(),
+    )]);
+    let cut = body.len() / 2;
+    let resume = Arc::new(tokio::sync::Notify::new());
+    let (addr, _) = scripted(vec![Reply::Stalled(body.clone(), cut, resume.clone())]).await;
+    let out = tempfile::tempdir().unwrap();
+    let url = format!("http://{addr}/a.tar.gz");
+    let digest = digest_of(&body);
+    let target = out.path().join("x");
+    let fetch = tokio::spawn({
+        let target = target.clone();
+        async move { quick().fetch(&url, &digest, &target).await }
+    });
+
+    // While the body is half sent, the parent holds one file, the spool, with what
+    // has arrived, and nothing extracted.
+    let mut spooled = Vec::new();
+    for _ in 0..1000 {
+        spooled = fs::read_dir(out.path())
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| (e.file_name().into_string().unwrap(), e.metadata().unwrap()))
+            .collect();
+        if spooled.len() == 1 && spooled[0].1.len() == cut as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(spooled.len(), 1, "{spooled:?}");
+    let (name, meta) = &spooled[0];
+    assert!(
+        name.starts_with(".fetch-") && name.ends_with(".download"),
+        "{name}"
+    );
+    assert!(meta.is_file());
+    assert_eq!(meta.len(), cut as u64);
+
+    resume.notify_one();
+    let summary = fetch.await.unwrap().unwrap();
+    assert_eq!(summary.extracted.files, 1);
+    assert_eq!(
+        fs::read_dir(out.path()).unwrap().count(),
+        1,
+        "only the target remains"
+    );
+    assert_eq!(fs::read(target.join("a.bin")).unwrap().len(), 400_000);
 }

@@ -69,8 +69,11 @@ pub enum Error {
         /// The API server's message.
         message: String,
     },
-    /// Any other failure of an API call, with the status the server answered if any.
-    #[error("failed to {action} {}: {source}", describe(kind, namespace, name))]
+    /// Any other failure of an API call: another HTTP status, or no answer at all. The
+    /// client's error, with the status the server answered if any, is the
+    /// [`source`](std::error::Error::source) (print the chain, e.g. with anyhow's
+    /// `{:#}`, to see it).
+    #[error("failed to {action} {}", describe(kind, namespace, name))]
     Api {
         /// What was being done.
         action: &'static str,
@@ -109,9 +112,22 @@ pub enum Error {
         /// The missing field: `name`, `namespace` or `uid`.
         field: &'static str,
     },
+    /// The owner is of a cluster-scoped kind. An ExternalArtifact is created in its
+    /// owner's namespace (Flux consumers look for it next to what references it), and a
+    /// cluster-scoped object has none: publish for a namespaced object instead.
+    #[error(
+        "cannot publish for {kind} {name}: {kind} is cluster-scoped, and an ExternalArtifact \
+         is created in its owner's namespace; use a namespaced owner"
+    )]
+    ClusterScopedOwner {
+        /// Kind of the owner.
+        kind: String,
+        /// Its name.
+        name: String,
+    },
     /// The blocking task that hashes stored artifacts died (it panicked or the runtime
-    /// shut down).
-    #[error("the integrity check task failed: {0}")]
+    /// shut down); the [`source`](std::error::Error::source) says which.
+    #[error("the integrity check task failed")]
     VerifyTask(#[source] tokio::task::JoinError),
     /// A value that ends up as a label (key or value) is not a valid one; nothing was
     /// sent.
@@ -136,6 +152,50 @@ impl Error {
     #[must_use]
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })
+    }
+
+    /// Whether the API server answered 409 ([`Error::Conflict`]): the object changed
+    /// since it was read, or another field manager owns the fields. Requeue and try
+    /// again with a fresh copy.
+    #[must_use]
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Conflict { .. })
+    }
+
+    /// Maps the failure of an API call to the typed variants by HTTP status, for helpers
+    /// outside this crate that want the same errors: 404 [`NotFound`](Error::NotFound),
+    /// 403 [`Forbidden`](Error::Forbidden), 409 [`Conflict`](Error::Conflict), 422
+    /// [`Invalid`](Error::Invalid), anything else [`Api`](Error::Api).
+    ///
+    /// `action` says what was being done (`"get"`, `"patch status of"`, …), and `kind`,
+    /// `namespace` and `name` which object it was done to; leave `name` empty for a
+    /// list, and `namespace` empty for a cluster-wide one.
+    ///
+    /// ```
+    /// use flux_artifact_kube::Error;
+    ///
+    /// let status = kube::core::Status::failure("the object has been modified", "Conflict").with_code(409);
+    /// let error = Error::from_api_call("patch status of", "PodinfoSource", "apps", "podinfo", kube::Error::Api(status.boxed()));
+    /// assert!(error.is_conflict());
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "conflict while trying to patch status of PodinfoSource apps/podinfo: the object has been modified"
+    /// );
+    /// ```
+    #[must_use]
+    pub fn from_api_call(
+        action: &'static str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        error: kube::Error,
+    ) -> Error {
+        Target {
+            kind,
+            namespace,
+            name,
+        }
+        .error(action, error)
     }
 }
 
@@ -201,6 +261,95 @@ impl Target<'_> {
                 name,
                 source: Box::new(error),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    fn status(code: u16, reason: &str, message: &str) -> kube::Error {
+        kube::Error::Api(
+            kube::core::Status::failure(message, reason)
+                .with_code(code)
+                .boxed(),
+        )
+    }
+
+    /// Fails if the error's message repeats the message of its cause, which anyhow's
+    /// `{:#}` would then print twice. Only our level is checked: how the client's own
+    /// errors print is kube's business.
+    fn assert_no_repeated_cause(error: &Error) {
+        if let Some(cause) = error.source() {
+            let (message, cause) = (error.to_string(), cause.to_string());
+            assert!(
+                !message.contains(&cause),
+                "{message:?} repeats its cause {cause:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_wrapped_client_error_is_the_source_and_not_repeated_in_the_message() {
+        let error = Error::from_api_call(
+            "apply",
+            "ExternalArtifact",
+            "apps",
+            "podinfo",
+            status(500, "InternalError", "etcdserver: request timed out"),
+        );
+        assert!(matches!(error, Error::Api { .. }));
+        assert_eq!(error.to_string(), "failed to apply ExternalArtifact apps/podinfo");
+        assert!(
+            error
+                .source()
+                .is_some_and(|cause| cause.to_string().contains("etcdserver: request timed out"))
+        );
+        assert_no_repeated_cause(&error);
+    }
+
+    #[test]
+    fn a_transport_error_is_the_source_and_not_repeated_in_the_message() {
+        let error = Error::from_api_call("list", "ExternalArtifact", "", "", kube::Error::TlsRequired);
+        assert_eq!(
+            error.to_string(),
+            "failed to list ExternalArtifacts in all namespaces"
+        );
+        assert!(error.source().is_some());
+        assert_no_repeated_cause(&error);
+    }
+
+    #[tokio::test]
+    async fn a_dead_integrity_task_is_the_source_and_not_repeated_in_the_message() {
+        let join_error = tokio::spawn(async { std::panic::panic_any("boom") })
+            .await
+            .unwrap_err();
+        let error = Error::VerifyTask(join_error);
+        assert_eq!(error.to_string(), "the integrity check task failed");
+        assert!(error.source().is_some());
+        assert_no_repeated_cause(&error);
+    }
+
+    #[test]
+    fn statuses_map_to_variants_that_carry_the_servers_message_without_a_source() {
+        for (code, reason) in [
+            (404, "NotFound"),
+            (403, "Forbidden"),
+            (409, "Conflict"),
+            (422, "Invalid"),
+        ] {
+            let error = Error::from_api_call(
+                "get",
+                "GitRepository",
+                "apps",
+                "podinfo",
+                status(code, reason, "the message"),
+            );
+            assert!(error.to_string().ends_with(": the message"), "{error}");
+            assert!(error.source().is_none(), "{code}");
         }
     }
 }

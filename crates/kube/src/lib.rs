@@ -4,24 +4,26 @@
 //! ```no_run
 //! use flux_artifact_config::Options;
 //! use flux_artifact_kube::{ExternalArtifact, Publisher, VerifyOptions, verify_stored_artifacts};
-//! use flux_artifact_storage::Storage;
+//! use flux_artifact_storage::{ArchiveSource, AsyncStorage, Storage};
 //! use kube::{Api, Client};
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = Client::try_default().await?;
-//! let storage = Storage::new(&Options::default())?;
+//! let storage = AsyncStorage::new(Storage::new(&Options::default())?);
 //! let publisher = Publisher::new(client.clone(), "my-controller");
 //!
 //! // At start-up: check every artifact we published before (RFC-0012).
-//! let report = verify_stored_artifacts(&client, &storage, &VerifyOptions::new(publisher.label_selector())).await?;
+//! let report = verify_stored_artifacts(&client, storage.storage(), &VerifyOptions::new(publisher.label_selector())).await?;
 //! println!("{report}");
 //!
-//! // In the reconciler: archive the owner's content and publish it.
+//! // In the reconciler: archive the owner's content as <digest>.tar.gz (on the blocking
+//! // pool, under its directory's lock) and publish it.
 //! # let owner: ExternalArtifact = Api::namespaced(client.clone(), "apps").get("owner").await?;
-//! let mut artifact = storage.new_artifact_for("ExternalArtifact", &owner.metadata, "latest", "app.tar.gz")?;
-//! storage.archive(&mut artifact, "/tmp/app", None)?;
-//! artifact.revision = format!("latest@{}", artifact.digest);
-//! publisher.apply(&owner, "app", &artifact).await?;
+//! let stored = storage
+//!     .archive_content_addressed("ExternalArtifact", &owner.metadata, ArchiveSource::dir("/tmp/app"))
+//!     .await?;
+//! let published = publisher.apply(&owner, "app", &stored.artifact).await?;
+//! println!("{}: status updated: {}", stored.artifact.revision, published.status_updated);
 //! # Ok(()) }
 //! ```
 //!

@@ -135,6 +135,15 @@ impl Publisher {
         &self.field_manager
     }
 
+    /// The key of the label that carries the owner's UID
+    /// ([`DEFAULT_GENERATED_BY_LABEL`] unless set with
+    /// [`with_generated_by_label`](Self::with_generated_by_label)): select
+    /// `<key>=<owner UID>` to find one owner's ExternalArtifacts.
+    #[must_use]
+    pub fn generated_by_label(&self) -> &str {
+        &self.generated_by_label
+    }
+
     /// The label selector matching every object this publisher applies:
     /// `app.kubernetes.io/managed-by=<field manager>`.
     #[must_use]
@@ -145,13 +154,15 @@ impl Publisher {
     /// Creates or updates the ExternalArtifact `name` in `owner`'s namespace so that it
     /// publishes `artifact`; see the [type docs](Self) for the requests.
     ///
-    /// `owner` must have been read from the API server: its name, namespace and UID
-    /// make the owner reference.
+    /// `owner` must be a namespaced object read from the API server: its name,
+    /// namespace and UID make the owner reference, and the ExternalArtifact is created
+    /// in its namespace.
     ///
     /// # Errors
     ///
     /// Before any request: [`Error::InvalidLabel`] if the field manager, the
-    /// generated-by key or an extra label key cannot be a label, and
+    /// generated-by key or an extra label key cannot be a label,
+    /// [`Error::ClusterScopedOwner`] if the owner's kind is cluster-scoped, and
     /// [`Error::IncompleteOwner`] if the owner lacks a name, namespace or UID. Then:
     /// [`Error::Conflict`] (409) if another manager owns the fields and forcing is off,
     /// or the status changed since the object was applied; [`Error::Invalid`] (422) if
@@ -163,6 +174,7 @@ impl Publisher {
     pub async fn apply<K>(&self, owner: &K, name: &str, artifact: &Artifact) -> Result<Published, Error>
     where
         K: Resource<DynamicType = ()>,
+        K::Scope: 'static,
     {
         self.apply_with_metadata(owner, name, artifact, &ExtraMetadata::default())
             .await
@@ -182,6 +194,7 @@ impl Publisher {
     ) -> Result<Published, Error>
     where
         K: Resource<DynamicType = ()>,
+        K::Scope: 'static,
     {
         self.check_labels(extra)?;
         let owner_ref = owner_reference(owner)?;
@@ -328,14 +341,26 @@ pub async fn apply_external_artifact<K>(
 ) -> Result<Published, Error>
 where
     K: Resource<DynamicType = ()>,
+    K::Scope: 'static,
 {
     Publisher::new(client.clone(), field_manager)
         .apply(owner, name, artifact)
         .await
 }
 
-fn owner_reference<K: Resource<DynamicType = ()>>(owner: &K) -> Result<OwnerReference, Error> {
+fn owner_reference<K>(owner: &K) -> Result<OwnerReference, Error>
+where
+    K: Resource<DynamicType = ()>,
+    K::Scope: 'static,
+{
     let meta = owner.meta();
+    // Checked first: reading a cluster-scoped object again would not give it a namespace.
+    if std::any::TypeId::of::<K::Scope>() == std::any::TypeId::of::<k8s_openapi::ClusterResourceScope>() {
+        return Err(Error::ClusterScopedOwner {
+            kind: K::kind(&()).into_owned(),
+            name: meta.name.clone().unwrap_or_default(),
+        });
+    }
     if meta.name.as_deref().is_none_or(str::is_empty) {
         return Err(Error::IncompleteOwner { field: "name" });
     }

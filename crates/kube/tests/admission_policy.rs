@@ -1,6 +1,8 @@
 //! The sample `ValidatingAdmissionPolicy` in `docs/kubernetes/admission-policy.yaml`,
 //! evaluated with a CEL interpreter (kube-cel) against the requests a producer and
-//! others make. This checks the policy's logic; an API server may still differ in CEL
+//! others make. As on the API server, a request is evaluated only if the policy's
+//! `matchConstraints` select it, and the tests check that they select what the policy
+//! must guard. This checks the policy's logic; an API server may still differ in CEL
 //! details, which only a cluster can show.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -19,9 +21,61 @@ const PREFIX: &str = "http://podinfo-controller.flux-system.svc.cluster.local./"
 
 /// The policy and its parameters, read from the docs.
 struct Policy {
+    /// `spec.matchConstraints.resourceRules`.
+    resource_rules: Vec<ResourceRule>,
     variables: Vec<(String, String)>,
     validations: Vec<(String, String)>,
     params: Value,
+}
+
+/// One rule of `matchConstraints.resourceRules`.
+#[derive(Debug)]
+struct ResourceRule {
+    api_groups: Vec<String>,
+    api_versions: Vec<String>,
+    operations: Vec<String>,
+    resources: Vec<String>,
+}
+
+impl ResourceRule {
+    /// Whether the rule matches a request, with the API server's rules for wildcards:
+    /// `*` is any group, version or operation; for resources `*` is any resource (not
+    /// subresources), `*/*` any resource or subresource, `r/*` any subresource of `r`
+    /// and `*/s` subresource `s` of any resource.
+    fn matches(
+        &self,
+        group: &str,
+        version: &str,
+        operation: &str,
+        resource: &str,
+        sub_resource: &str,
+    ) -> bool {
+        let any_or = |list: &[String], value: &str| list.iter().any(|v| v == "*" || v == value);
+        let resource_matches = self.resources.iter().any(|pattern| {
+            let (pattern_resource, pattern_sub) = pattern.split_once('/').unwrap_or((pattern, ""));
+            let resource_ok = pattern_resource == "*" || pattern_resource == resource;
+            let sub_ok = pattern_sub == sub_resource
+                || (pattern_sub == "*" && (!sub_resource.is_empty() || pattern_resource == "*"));
+            resource_ok && sub_ok
+        });
+        any_or(&self.api_groups, group)
+            && any_or(&self.api_versions, version)
+            && any_or(&self.operations, operation)
+            && resource_matches
+    }
+}
+
+const GROUP: &str = "source.toolkit.fluxcd.io";
+const VERSION: &str = "v1";
+const RESOURCE: &str = "externalartifacts";
+
+impl Policy {
+    /// Whether the policy's match constraints select a request on `resource`.
+    fn applies_to(&self, operation: &str, resource: &str, sub_resource: &str) -> bool {
+        self.resource_rules
+            .iter()
+            .any(|rule| rule.matches(GROUP, VERSION, operation, resource, sub_resource))
+    }
 }
 
 fn policy() -> Policy {
@@ -55,7 +109,36 @@ fn policy() -> Policy {
             })
             .collect()
     };
+    let constraints = &policy["spec"]["matchConstraints"];
+    for key in constraints.as_object().unwrap().keys() {
+        // The evaluation below knows resource rules only: a selector or an exclusion
+        // added to the policy must be taught to it first.
+        assert!(
+            ["resourceRules", "matchPolicy"].contains(&key.as_str()),
+            "matchConstraints.{key} is not evaluated by this test"
+        );
+    }
+    let strings = |rule: &Value, key: &str| -> Vec<String> {
+        rule[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("resource rule without {key}: {rule}"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let resource_rules = constraints["resourceRules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rule| ResourceRule {
+            api_groups: strings(rule, "apiGroups"),
+            api_versions: strings(rule, "apiVersions"),
+            operations: strings(rule, "operations"),
+            resources: strings(rule, "resources"),
+        })
+        .collect();
     Policy {
+        resource_rules,
         variables: pairs(&policy["spec"]["variables"], "name", "expression"),
         validations: pairs(&policy["spec"]["validations"], "expression", "messageExpression"),
         params,
@@ -90,8 +173,12 @@ fn bind(policy: &Policy, request: &Request) -> Context<'static> {
     context
 }
 
-/// The messages of the validations that deny the request; empty if it is admitted.
+/// The messages of the validations that deny the request; empty if it is admitted,
+/// which it is without evaluation when the policy's match constraints do not select it.
 fn denials(policy: &Policy, request: &Request) -> Vec<String> {
+    if !policy.applies_to(request.operation, RESOURCE, request.sub_resource) {
+        return Vec::new();
+    }
     let plain = bind(policy, request);
     let variables: HashMap<String, Cel> = policy
         .variables
@@ -372,4 +459,43 @@ fn an_object_without_a_spec_is_judged_not_failed() {
         old_object: None,
     };
     assert_eq!(denials(&policy(), &by_producer).len(), 1);
+}
+
+#[test]
+fn the_policy_applies_to_creates_and_updates_of_external_artifacts_and_their_status() {
+    let policy = policy();
+    for operation in ["CREATE", "UPDATE"] {
+        for sub_resource in ["", "status"] {
+            assert!(
+                policy.applies_to(operation, RESOURCE, sub_resource),
+                "{operation} of {RESOURCE}/{sub_resource} is not checked"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_policy_leaves_deletes_and_other_resources_alone() {
+    let policy = policy();
+    assert!(!policy.applies_to("DELETE", RESOURCE, ""));
+    assert!(!policy.applies_to("CREATE", "gitrepositories", ""));
+    assert!(!policy.applies_to("UPDATE", RESOURCE, "finalizers"));
+}
+
+#[test]
+fn resource_rule_wildcards_follow_the_api_server() {
+    let rule = |resources: &[&str]| ResourceRule {
+        api_groups: vec![GROUP.into()],
+        api_versions: vec!["*".into()],
+        operations: vec!["UPDATE".into()],
+        resources: resources.iter().map(|r| (*r).to_owned()).collect(),
+    };
+    let status = |r: &ResourceRule| r.matches(GROUP, VERSION, "UPDATE", RESOURCE, "status");
+    let main = |r: &ResourceRule| r.matches(GROUP, VERSION, "UPDATE", RESOURCE, "");
+    assert!(main(&rule(&["*"])) && !status(&rule(&["*"])));
+    assert!(main(&rule(&["*/*"])) && status(&rule(&["*/*"])));
+    assert!(!main(&rule(&["externalartifacts/*"])) && status(&rule(&["externalartifacts/*"])));
+    assert!(status(&rule(&["*/status"])));
+    assert!(!rule(&["*/*"]).matches(GROUP, VERSION, "CREATE", RESOURCE, ""));
+    assert!(!rule(&["*/*"]).matches("apps", VERSION, "UPDATE", RESOURCE, ""));
 }

@@ -197,10 +197,23 @@ async fn a_namespaced_check_lists_one_namespace() {
 
 #[tokio::test]
 async fn a_forbidden_list_is_an_error_and_touches_no_file() {
+    // A corrupt file, listed on the first page: with removal on, it would go if the
+    // check acted on a partial list. The second page is forbidden.
     let fixture = storage();
     let storage = &fixture.storage;
+    let good = store(storage, "good", b"good content");
+    let corrupt = store(storage, "corrupt", b"original content");
+    let corrupt_path = storage.local_path(&corrupt).unwrap();
+    std::fs::write(&corrupt_path, b"tampered").unwrap();
+    let token = "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MTAwMH0";
     let message = "externalartifacts.source.toolkit.fluxcd.io is forbidden: User \"system:serviceaccount:apps:podinfo\" cannot list resource \"externalartifacts\" in API group \"source.toolkit.fluxcd.io\" at the cluster scope";
-    let (client, server) = scripted_client(vec![Exchange::get(LIST_URI).fail(403, "Forbidden", message)]);
+    let (client, server) = scripted_client(vec![
+        Exchange::get(LIST_URI).ok(list(
+            vec![object("good", Some(&good)), object("corrupt", Some(&corrupt))],
+            token,
+        )),
+        Exchange::get(&format!("{LIST_URI}&continue={token}")).fail(403, "Forbidden", message),
+    ]);
     let result = verify_stored_artifacts(
         &client,
         storage,
@@ -218,6 +231,8 @@ async fn a_forbidden_list_is_an_error_and_touches_no_file() {
         error.to_string(),
         format!("forbidden to list ExternalArtifacts in all namespaces: {message}")
     );
+    assert_eq!(std::fs::read(&corrupt_path).unwrap(), b"tampered");
+    storage.verify_artifact(&good).unwrap();
 }
 
 /// Runs the check over `items` (one page) with `options`.
@@ -357,7 +372,8 @@ async fn an_expired_continue_token_is_an_error() {
 
     let error = result.unwrap_err();
     assert!(matches!(&error, Error::Api { action: "list", .. }), "{error:?}");
-    assert!(error.to_string().contains("too old"), "{error}");
+    let cause = std::error::Error::source(&error).unwrap().to_string();
+    assert!(cause.contains("too old"), "{cause}");
 }
 
 #[tokio::test]

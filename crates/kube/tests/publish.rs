@@ -400,10 +400,10 @@ async fn a_server_error_is_an_api_error_with_the_status() {
     assert!(
         matches!(&error, Error::Api { action: "apply", source, .. } if matches!(**source, kube::Error::Api(ref s) if s.code == 500))
     );
-    assert!(
-        error.to_string().contains("etcdserver: request timed out"),
-        "{error}"
-    );
+    // The server's message is in the cause, not repeated in the error's own message.
+    assert_eq!(error.to_string(), "failed to apply ExternalArtifact apps/podinfo");
+    let cause = std::error::Error::source(&error).unwrap().to_string();
+    assert!(cause.contains("etcdserver: request timed out"), "{cause}");
 }
 
 #[tokio::test]
@@ -560,4 +560,35 @@ async fn an_owner_without_a_name_namespace_or_uid_is_refused_before_any_request(
             "{field}"
         );
     }
+}
+
+/// A cluster-scoped kind, as a producer might wrongly pick for an owner.
+#[derive(
+    kube::CustomResource, serde::Serialize, serde::Deserialize, Clone, Debug, Default, schemars::JsonSchema,
+)]
+#[kube(group = "example.com", version = "v1", kind = "ClusterPodinfo")]
+struct ClusterPodinfoSpec {
+    note: String,
+}
+
+#[tokio::test]
+async fn a_cluster_scoped_owner_is_refused_with_an_explicit_error_before_any_request() {
+    // As read from the API server: a name and a UID, and no namespace to give.
+    let mut owner = ClusterPodinfo::new("podinfo", ClusterPodinfoSpec::default());
+    owner.metadata.uid = Some(OWNER_UID.into());
+    let (client, server) = scripted_client(vec![]);
+    let publisher = Publisher::new(client.clone(), "podinfo-controller");
+    let result = publisher.apply(&owner, "podinfo", &artifact(DIGEST, T0)).await;
+    finish((client, publisher), server).await;
+
+    let error = result.unwrap_err();
+    assert!(
+        matches!(&error, Error::ClusterScopedOwner { kind, name } if kind == "ClusterPodinfo" && name == "podinfo"),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "cannot publish for ClusterPodinfo podinfo: ClusterPodinfo is cluster-scoped, and an \
+         ExternalArtifact is created in its owner's namespace; use a namespaced owner"
+    );
 }

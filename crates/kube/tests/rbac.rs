@@ -1,98 +1,191 @@
 //! The sample RBAC in `docs/kubernetes/rbac.yaml` grants every request the helpers make
-//! (the requests pinned by the mock tests) and nothing broader: no wildcards, no
-//! `delete`, no `update` of ExternalArtifacts. The API server's authorizer is not run
-//! here; the verbs follow Kubernetes' rules for server-side apply (`patch`, plus
-//! `create` when the object does not exist yet).
+//! and nothing broader: no wildcards, no `delete`, no `update` of ExternalArtifacts,
+//! sources read-only, leader election in the controller's namespace only.
+//!
+//! Which requests the helpers make is not listed here: the scripted API server of the
+//! mock tests (`tests/common`) checks each request it receives against this RBAC
+//! (`common::rbac::assert_granted`), so every mock test of `publish`, `sources` and
+//! `integrity`, and any added later, fails on a request the RBAC does not grant. This
+//! file tests that check, and the limits of the grant. The API server's authorizer is
+//! not run; the verbs follow its rules (server-side apply needs `patch`, plus `create`
+//! when it creates the object).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use serde::Deserialize;
-use serde_json::Value;
+mod common;
 
-fn cluster_role_rules() -> Vec<Value> {
-    let path = format!("{}/../../docs/kubernetes/rbac.yaml", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(path).unwrap();
-    let documents: Vec<Value> = serde_yaml_ng::Deserializer::from_str(&text)
-        .map(|d| Value::deserialize(d).unwrap())
-        .collect();
-    let role = documents.iter().find(|d| d["kind"] == "ClusterRole").unwrap();
-    let binding = documents
-        .iter()
-        .find(|d| d["kind"] == "ClusterRoleBinding")
-        .unwrap();
-    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
-    role["rules"].as_array().unwrap().clone()
+use common::{
+    Exchange, finish,
+    rbac::{Permission, permissions_for, rbac},
+    scripted_client,
+};
+use http::Method;
+use kube::api::{Api, DeleteParams};
+
+const FLUX: &str = "source.toolkit.fluxcd.io";
+const APPLY: Option<&str> = Some("application/apply-patch+yaml");
+
+fn permission(verb: &'static str, group: &str, resource: &str, namespace: Option<&str>) -> Permission {
+    Permission {
+        verb,
+        group: group.to_owned(),
+        resource: resource.to_owned(),
+        namespace: namespace.map(str::to_owned),
+        name: None,
+    }
 }
 
-fn strings(value: &Value) -> Vec<&str> {
-    value
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
+/// The verbs and resources of a request, without names.
+fn needs(
+    method: Method,
+    uri: &str,
+    content_type: Option<&str>,
+) -> Vec<(&'static str, String, Option<String>)> {
+    permissions_for(&method, uri, content_type)
+        .into_iter()
+        .map(|p| (p.verb, p.resource, p.namespace))
         .collect()
 }
 
-fn allows(rules: &[Value], group: &str, resource: &str, verb: &str) -> bool {
-    rules.iter().any(|rule| {
-        strings(&rule["apiGroups"]).contains(&group)
-            && strings(&rule["resources"]).contains(&resource)
-            && strings(&rule["verbs"]).contains(&verb)
-    })
+#[test]
+fn requests_need_the_verbs_the_api_server_checks() {
+    let ns = || Some("apps".to_owned());
+    let object = "/apis/source.toolkit.fluxcd.io/v1/namespaces/apps/externalartifacts/podinfo";
+    assert_eq!(
+        needs(Method::GET, object, None),
+        [("get", "externalartifacts".into(), ns())]
+    );
+    assert_eq!(
+        needs(
+            Method::GET,
+            "/apis/source.toolkit.fluxcd.io/v1/externalartifacts?&limit=500",
+            None
+        ),
+        [("list", "externalartifacts".into(), None)]
+    );
+    assert_eq!(
+        needs(
+            Method::GET,
+            "/apis/source.toolkit.fluxcd.io/v1/namespaces/apps/externalartifacts?watch=true",
+            None
+        ),
+        [("watch", "externalartifacts".into(), ns())]
+    );
+    assert_eq!(
+        needs(
+            Method::PATCH,
+            &format!("{object}?&force=true&fieldManager=x"),
+            APPLY
+        ),
+        [
+            ("patch", "externalartifacts".into(), ns()),
+            ("create", "externalartifacts".into(), ns())
+        ]
+    );
+    assert_eq!(
+        needs(Method::PATCH, &format!("{object}/status?&force=true"), APPLY),
+        [("patch", "externalartifacts/status".into(), ns())]
+    );
+    assert_eq!(
+        needs(Method::PATCH, object, Some("application/merge-patch+json")),
+        [("patch", "externalartifacts".into(), ns())]
+    );
+    assert_eq!(
+        needs(Method::PUT, object, None),
+        [("update", "externalartifacts".into(), ns())]
+    );
+    assert_eq!(
+        needs(Method::DELETE, object, None),
+        [("delete", "externalartifacts".into(), ns())]
+    );
+    assert_eq!(
+        needs(Method::POST, "/api/v1/namespaces/apps/events", None),
+        [("create", "events".into(), ns())]
+    );
+    let lease = &permissions_for(
+        &Method::PUT,
+        "/apis/coordination.k8s.io/v1/namespaces/flux-system/leases/podinfo-controller",
+        None,
+    )[0];
+    assert_eq!(
+        (lease.verb, lease.group.as_str(), lease.name.as_deref()),
+        ("update", "coordination.k8s.io", Some("podinfo-controller"))
+    );
 }
 
-const FLUX: &str = "source.toolkit.fluxcd.io";
-
 #[test]
-fn every_request_of_the_helpers_is_allowed() {
-    let rules = cluster_role_rules();
-    let requests = [
-        ("Publisher::apply, first time", "externalartifacts", "create"),
-        ("Publisher::apply", "externalartifacts", "patch"),
-        ("Publisher::apply, status", "externalartifacts/status", "patch"),
-        ("verify_stored_artifacts", "externalartifacts", "list"),
-        ("source_artifact(ExternalArtifact)", "externalartifacts", "get"),
-        ("source_artifact(GitRepository)", "gitrepositories", "get"),
-        ("source_artifact(OCIRepository)", "ocirepositories", "get"),
-        ("source_artifact(Bucket)", "buckets", "get"),
-        ("source_artifact(HelmChart)", "helmcharts", "get"),
-    ];
-    for (helper, resource, verb) in requests {
-        assert!(
-            allows(&rules, FLUX, resource, verb),
-            "{helper} needs {verb} on {resource}"
-        );
+fn leader_election_is_granted_in_the_controllers_namespace_only() {
+    let rbac = rbac();
+    let namespace = rbac.service_account.0.clone();
+    for verb in ["get", "create", "update"] {
+        assert!(rbac.grants(&permission(
+            verb,
+            "coordination.k8s.io",
+            "leases",
+            Some(&namespace)
+        )));
+        assert!(!rbac.grants(&permission(verb, "coordination.k8s.io", "leases", Some("apps"))));
+        assert!(!rbac.grants(&permission(verb, "coordination.k8s.io", "leases", None)));
     }
+}
+
+#[tokio::test]
+#[should_panic(expected = "does not grant DELETE")]
+async fn the_scripted_api_server_fails_a_request_the_rbac_does_not_grant() {
+    let uri = "/apis/source.toolkit.fluxcd.io/v1/namespaces/apps/externalartifacts/podinfo?";
+    let mut delete = Exchange::get(uri);
+    delete.method = Method::DELETE;
+    let (client, server) = scripted_client(vec![delete]);
+    let api: Api<flux_artifact_kube::ExternalArtifact> = Api::namespaced(client.clone(), "apps");
+    let _ = api.delete("podinfo", &DeleteParams::default()).await;
+    finish((client, api), server).await;
 }
 
 #[test]
 fn nothing_is_granted_by_wildcard() {
-    for rule in cluster_role_rules() {
-        for key in ["apiGroups", "resources", "verbs"] {
-            assert!(!strings(&rule[key]).contains(&"*"), "wildcard in {key}: {rule}");
+    for role in &rbac().roles {
+        for rule in &role.rules {
+            for (key, list) in [
+                ("apiGroups", &rule.api_groups),
+                ("resources", &rule.resources),
+                ("verbs", &rule.verbs),
+            ] {
+                assert!(
+                    !list.iter().any(|v| v.contains('*')),
+                    "wildcard in {key} of {} {}: {rule:?}",
+                    role.kind,
+                    role.name
+                );
+            }
         }
     }
 }
 
 #[test]
 fn external_artifacts_cannot_be_deleted_or_replaced() {
-    let rules = cluster_role_rules();
+    let rbac = rbac();
+    let namespace = rbac.service_account.0.clone();
     for verb in ["delete", "deletecollection", "update"] {
         for resource in ["externalartifacts", "externalartifacts/status"] {
-            assert!(
-                !allows(&rules, FLUX, resource, verb),
-                "{verb} on {resource} is not needed"
-            );
+            for ns in [None, Some("apps"), Some(namespace.as_str())] {
+                assert!(
+                    !rbac.grants(&permission(verb, FLUX, resource, ns)),
+                    "{verb} on {resource} in {ns:?} is not needed"
+                );
+            }
         }
     }
 }
 
 #[test]
 fn flux_sources_are_read_only() {
-    let rules = cluster_role_rules();
+    let rbac = rbac();
     for resource in ["gitrepositories", "ocirepositories", "buckets", "helmcharts"] {
         for verb in ["create", "patch", "update", "delete"] {
-            assert!(!allows(&rules, FLUX, resource, verb), "{verb} on {resource}");
+            assert!(
+                !rbac.grants(&permission(verb, FLUX, resource, Some("apps"))),
+                "{verb} on {resource}"
+            );
         }
     }
 }

@@ -4,7 +4,7 @@ use std::{io, path::PathBuf, time::Duration};
 
 use flux_artifact_digest::{Algorithm, Digest};
 
-use crate::UntarError;
+use crate::{ArchiveEntryError, UntarError};
 
 /// What went wrong in a storage operation, with the path or value involved.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +49,7 @@ pub enum Error {
 
     /// The artifact path could not be resolved inside the storage root (a symlink loop,
     /// or a component that cannot be read).
-    #[error("cannot resolve artifact path {path:?} inside the storage root: {source}")]
+    #[error("cannot resolve artifact path {path:?} inside the storage root")]
     ResolvePath {
         /// The artifact's path.
         path: String,
@@ -67,16 +67,34 @@ pub enum Error {
         path: PathBuf,
     },
 
-    /// The directory to archive does not exist or is not a directory (Go: `invalid dir
-    /// path`).
-    #[error("invalid dir path: {}", path.display())]
+    /// An object key with an empty namespace that does not say it is cluster-scoped,
+    /// such as the metadata of a namespaced object that was not read from the API
+    /// server. See [`ObjectKey`](crate::ObjectKey) and [`ClusterScoped`](crate::ClusterScoped).
+    #[error(
+        "{kind} {name:?} has no namespace: pass the metadata of an object read from the API server, \
+         or ClusterScoped({name:?}) for a cluster-scoped object"
+    )]
+    MissingNamespace {
+        /// The kind given.
+        kind: String,
+        /// The object's name.
+        name: String,
+    },
+
+    /// The directory to archive is missing, is not a directory, or is an empty path
+    /// (Go: `invalid dir path`).
+    #[error("invalid dir path {}: {problem}", path.display())]
     InvalidDir {
         /// The directory given.
         path: PathBuf,
+        /// What is wrong with it.
+        problem: DirProblem,
     },
 
-    /// Reading the tree being archived failed; `path` is the entry that failed.
-    #[error("cannot archive {}: {source}", path.display())]
+    /// Reading the tree being archived failed; `path` is the file or directory that
+    /// failed, and the source says why (e.g. a file that changed size while it was
+    /// archived).
+    #[error("cannot archive {}", path.display())]
     ArchiveSource {
         /// The file or directory that could not be read.
         path: PathBuf,
@@ -85,7 +103,7 @@ pub enum Error {
     },
 
     /// The reader given to a write failed; nothing was written to `destination`.
-    #[error("cannot read the data for {}: {source}", destination.display())]
+    #[error("cannot read the data for {}", destination.display())]
     CopySource {
         /// The artifact file that was being written.
         destination: PathBuf,
@@ -94,7 +112,7 @@ pub enum Error {
     },
 
     /// A filesystem operation failed.
-    #[error("cannot {op} {}: {source}", path.display())]
+    #[error("cannot {op} {}", path.display())]
     Io {
         /// The operation, e.g. `create temporary file in`, `rename to`, `lock`.
         op: &'static str,
@@ -112,7 +130,7 @@ pub enum Error {
     },
 
     /// The artifact's digest is not a valid digest string.
-    #[error("failed to parse artifact digest {digest:?}: {source}")]
+    #[error("failed to parse artifact digest {digest:?}")]
     InvalidDigest {
         /// The digest string.
         digest: String,
@@ -174,6 +192,48 @@ pub enum Error {
     /// Extracting an archive failed.
     #[error(transparent)]
     Untar(#[from] UntarError),
+
+    /// An entry could not be added to an [`ArchiveEntries`](crate::ArchiveEntries).
+    #[error(transparent)]
+    ArchiveEntry(#[from] ArchiveEntryError),
+
+    /// The blocking task an [`AsyncStorage`](crate::AsyncStorage) method ran the
+    /// operation on panicked, or was cancelled because the runtime shut down. Whether a
+    /// file was written is unknown, but a file at an artifact's path is still complete:
+    /// writes only ever rename complete files into place.
+    #[cfg(feature = "tokio")]
+    #[error(
+        "the blocking task of storage operation {op} {}",
+        if source.is_panic() { "panicked" } else { "was cancelled" }
+    )]
+    BlockingTask {
+        /// The operation, e.g. `archive_content_addressed`.
+        op: &'static str,
+        /// The task's failure; with a panic, its payload.
+        source: tokio::task::JoinError,
+    },
+}
+
+/// What is wrong with the directory given to [`Storage::archive`](crate::Storage::archive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DirProblem {
+    /// Nothing exists at the path.
+    Missing,
+    /// The path exists but is not a directory (a file, say).
+    NotADirectory,
+    /// The path is the empty string.
+    EmptyPath,
+}
+
+impl std::fmt::Display for DirProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DirProblem::Missing => "no such directory",
+            DirProblem::NotADirectory => "not a directory",
+            DirProblem::EmptyPath => "empty path",
+        })
+    }
 }
 
 impl Error {
@@ -182,7 +242,12 @@ impl Error {
     #[must_use]
     pub fn is_not_found(&self) -> bool {
         match self {
-            Error::NotFound { .. } | Error::InvalidDir { .. } | Error::SubPathNotFound { .. } => true,
+            Error::NotFound { .. }
+            | Error::InvalidDir {
+                problem: DirProblem::Missing,
+                ..
+            }
+            | Error::SubPathNotFound { .. } => true,
             Error::Io { source, .. } | Error::ArchiveSource { source, .. } => {
                 source.kind() == io::ErrorKind::NotFound
             }

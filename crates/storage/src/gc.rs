@@ -9,7 +9,7 @@ use std::{
 
 use crate::{
     Artifact, Error, Storage,
-    lock::{LockProbe, lock_path, probe_lock},
+    lock::{DirLock, LockProbe, lock_path, probe_lock},
     write::is_temp_file_name,
 };
 
@@ -82,7 +82,17 @@ impl Storage {
     /// `GarbageCollect`).
     ///
     /// The `.lock` file of a deleted artifact goes with it. An artifact whose lock is
-    /// held is left alone until a later collection: somebody is using it.
+    /// held is left alone until a later collection: somebody is using it, such as a
+    /// [`StoredArchive`](crate::StoredArchive) not yet published.
+    ///
+    /// The collection holds the lock of the directory (its `.lock` file) from choosing
+    /// the files to deleting them, the lock
+    /// [`archive_content_addressed`](Self::archive_content_addressed) takes to decide
+    /// whether its result is already stored and to protect it. So a file that a writer
+    /// has just found stored, however old, cannot be deleted before the writer has
+    /// published it: either the collection ran first, and the writer writes the file
+    /// anew, or the writer's protection is in place, and the collection skips the file.
+    /// (The storage root itself, which holds no object's artifacts, is not locked.)
     ///
     /// Runs on the calling thread and stops at `timeout`: when it returns, it has
     /// stopped deleting (the Go version deletes on in the background after its timeout).
@@ -94,6 +104,23 @@ impl Storage {
     /// [`garbage_files`](Self::garbage_files).
     pub fn garbage_collect(&self, artifact: &Artifact, timeout: Duration) -> Result<Vec<PathBuf>, Error> {
         let deadline = Instant::now().checked_add(timeout);
+        let dir = self.resolve_dir(artifact)?;
+        let _dir_lock = if dir == self.base_path() {
+            None
+        } else {
+            match DirLock::acquire(&dir) {
+                Ok(lock) => Some(lock),
+                // A missing directory has no garbage.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => {
+                    return Err(Error::Io {
+                        op: "lock the directory",
+                        path: dir,
+                        source: e,
+                    });
+                }
+            }
+        };
         let plan = self.plan_collection(
             artifact,
             GARBAGE_COUNT_LIMIT,

@@ -1,8 +1,11 @@
-//! Per-artifact advisory locks: `<artifact>.lock` files held with `flock`.
+//! Advisory locks held with `flock`: per artifact (`<artifact>.lock`, as in the Go SDK)
+//! and per object directory (`<dir>/.lock`, for content-addressed writes and garbage
+//! collection).
 
 use std::{
     ffi::OsString,
     fs::{File, OpenOptions, TryLockError},
+    io,
     path::{Path, PathBuf},
 };
 
@@ -31,6 +34,36 @@ impl ArtifactLock {
     }
 }
 
+/// Name of the lock file of an object's directory, `<kind>/<namespace>/<name>/.lock`.
+///
+/// No artifact's own lock file can have this name (that would take an artifact file with
+/// an empty name), and it ends in `.lock`, so garbage collection never counts it and the
+/// artifact server never serves it. It is also the lock file the Go SDK's `Lock` uses for
+/// an artifact whose path names the directory (`<dir>/` + `.lock`).
+pub(crate) const DIR_LOCK_FILE: &str = ".lock";
+
+/// An exclusive lock on an object's directory, held until dropped.
+///
+/// Taken, for a short critical section each, by
+/// [`Storage::archive_content_addressed`] (deciding whether its result is new and
+/// protecting it for the caller), [`Storage::garbage_collect`] and
+/// [`Storage::remove_all_but_current`] (deciding what to delete and deleting it). The
+/// lock file is never deleted by this crate, except with the whole directory.
+#[derive(Debug)]
+pub(crate) struct DirLock {
+    _file: File,
+}
+
+impl DirLock {
+    /// Locks `dir`, waiting for other holders. Fails with [`io::ErrorKind::NotFound`] if
+    /// `dir` does not exist: it is not created.
+    pub(crate) fn acquire(dir: &Path) -> io::Result<DirLock> {
+        let file = lock_file_options().open(dir.join(DIR_LOCK_FILE))?;
+        file.lock()?;
+        Ok(DirLock { _file: file })
+    }
+}
+
 /// The lock file of an artifact file: its path with `.lock` appended.
 pub(crate) fn lock_path(artifact_file: &Path) -> PathBuf {
     let mut name = OsString::from(artifact_file.as_os_str());
@@ -38,12 +71,28 @@ pub(crate) fn lock_path(artifact_file: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn open_lock_file(path: &Path) -> Result<File, Error> {
+fn lock_file_options() -> OpenOptions {
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path).map_err(Error::io("open the lock file", path))
+    options
+}
+
+fn open_lock_file(path: &Path) -> Result<File, Error> {
+    lock_file_options()
+        .open(path)
+        .map_err(Error::io("open the lock file", path))
+}
+
+/// Takes a shared lock on an artifact file's `.lock`, waiting while someone holds it
+/// exclusively. Garbage collection leaves a file alone while any lock on it is held, so
+/// this protects a file its holder is about to publish; several holders may share it.
+pub(crate) fn lock_shared(artifact_file: &Path) -> Result<ArtifactLock, Error> {
+    let path = lock_path(artifact_file);
+    let file = open_lock_file(&path)?;
+    file.lock_shared().map_err(Error::io("lock", &path))?;
+    Ok(ArtifactLock { _file: file, path })
 }
 
 impl Storage {

@@ -11,13 +11,25 @@ use crate::Error;
 
 /// The namespace and name of the object an artifact belongs to.
 ///
-/// Implemented for `(namespace, name)` tuples of string slices. A cluster-scoped object
-/// has an empty namespace.
+/// Implemented for `(namespace, name)` tuples of string slices, for [`ClusterScoped`]
+/// and, with the `k8s-openapi` feature, for Kubernetes' `ObjectMeta`.
+///
+/// Storage methods that take an `ObjectKey` refuse an empty namespace
+/// ([`Error::MissingNamespace`]) unless the key says it names a cluster-scoped object,
+/// as only [`ClusterScoped`] does: a namespaced object whose metadata lacks its
+/// namespace (not read from the API server, say) would otherwise land silently in the
+/// cluster-scoped layout `<kind>/<name>`, which is also the directory of the namespace
+/// of that name.
 pub trait ObjectKey {
     /// The object's namespace; empty for cluster-scoped objects.
     fn namespace(&self) -> &str;
     /// The object's name.
     fn name(&self) -> &str;
+    /// Whether the object is cluster-scoped, so that its artifacts go to
+    /// `<kind>/<name>`. False unless overridden; [`ClusterScoped`] says true.
+    fn is_cluster_scoped(&self) -> bool {
+        false
+    }
 }
 
 impl ObjectKey for (&str, &str) {
@@ -30,7 +42,44 @@ impl ObjectKey for (&str, &str) {
     }
 }
 
-/// The metadata of a Kubernetes object: its namespace (empty if cluster-scoped) and name.
+/// The key of a cluster-scoped object: its name, no namespace. Its artifacts go to
+/// `<lowercase kind>/<name>`, the Go SDK's layout for objects without a namespace.
+///
+/// That directory is also the one in which the objects of the namespace `<name>` have
+/// their directories, which is why the layout must be asked for by name:
+/// [`Storage::remove_object_storage`](crate::Storage::remove_object_storage) refuses
+/// it.
+///
+/// ```
+/// # use flux_artifact_storage::{ClusterScoped, Storage};
+/// # let dir = tempfile::tempdir()?;
+/// # let options = flux_artifact_config::Options { storage_path: dir.path().into(), ..Default::default() };
+/// let storage = Storage::new(&options)?;
+/// let artifact = storage.new_artifact_for("ClusterPolicy", &ClusterScoped("baseline"), "v1", "a.tar.gz")?;
+/// assert_eq!(artifact.path, "clusterpolicy/baseline/a.tar.gz");
+/// assert!(storage.new_artifact_for("ClusterPolicy", &("", "baseline"), "v1", "a.tar.gz").is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClusterScoped<'a>(pub &'a str);
+
+impl ObjectKey for ClusterScoped<'_> {
+    fn namespace(&self) -> &str {
+        ""
+    }
+
+    fn name(&self) -> &str {
+        self.0
+    }
+
+    fn is_cluster_scoped(&self) -> bool {
+        true
+    }
+}
+
+/// The metadata of a Kubernetes object: its namespace and name. Metadata without a
+/// namespace is refused by the storage methods (see [`ObjectKey`]); use
+/// [`ClusterScoped`] for a cluster-scoped object.
 #[cfg(feature = "k8s-openapi")]
 impl ObjectKey for k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
     fn namespace(&self) -> &str {
@@ -50,13 +99,40 @@ impl<T: ObjectKey + ?Sized> ObjectKey for &T {
     fn name(&self) -> &str {
         (**self).name()
     }
+
+    fn is_cluster_scoped(&self) -> bool {
+        (**self).is_cluster_scoped()
+    }
+}
+
+/// The directory of an object's artifacts, relative to the storage root, with the
+/// namespace rule of [`ObjectKey`]: an empty namespace only for a cluster-scoped key.
+pub(crate) fn object_dir(kind: &str, object: &(impl ObjectKey + ?Sized)) -> Result<String, Error> {
+    check_segment("kind", kind)?;
+    check_segment("name", object.name())?;
+    if object.is_cluster_scoped() {
+        if !object.namespace().is_empty() {
+            return Err(Error::InvalidPathSegment {
+                segment: "namespace",
+                value: object.namespace().to_owned(),
+                reason: "must be empty for a cluster-scoped object",
+            });
+        }
+    } else if object.namespace().is_empty() {
+        return Err(Error::MissingNamespace {
+            kind: kind.to_owned(),
+            name: object.name().to_owned(),
+        });
+    }
+    artifact_dir(kind, object.namespace(), object.name())
 }
 
 /// The directory of an object's artifacts, relative to the storage root:
 /// `<lowercase kind>/<namespace>/<name>` (Go: `ArtifactDir`).
 ///
 /// Only the kind is lowercased, as in Go. An empty namespace (a cluster-scoped object)
-/// is left out: `<kind>/<name>`.
+/// is left out: `<kind>/<name>`. (The [`Storage`](crate::Storage) methods taking an
+/// [`ObjectKey`] ask for that layout to be explicit: see [`ClusterScoped`].)
 ///
 /// # Errors
 ///
@@ -241,11 +317,30 @@ mod tests {
             artifact_path("ExternalArtifact", meta.namespace(), meta.name(), "a.tar.gz").unwrap(),
             "externalartifact/apps/podinfo/a.tar.gz"
         );
-        let cluster_scoped = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+    }
+
+    #[cfg(feature = "k8s-openapi")]
+    #[test]
+    fn object_metadata_without_a_namespace_is_refused_naming_the_object() {
+        let meta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
             name: Some("global".into()),
             ..Default::default()
         };
-        assert_eq!(ObjectKey::namespace(&cluster_scoped), "");
+        let err = object_dir("ExternalArtifact", &meta).unwrap_err();
+        assert!(
+            matches!(&err, Error::MissingNamespace { kind, name } if kind == "ExternalArtifact" && name == "global"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_empty_namespace_is_refused_unless_the_key_is_cluster_scoped() {
+        assert!(matches!(
+            object_dir("Kind", &("", "x")),
+            Err(Error::MissingNamespace { .. })
+        ));
+        assert_eq!(object_dir("Kind", &ClusterScoped("x")).unwrap(), "kind/x");
+        assert_eq!(object_dir("Kind", &("ns", "x")).unwrap(), "kind/ns/x");
     }
 
     #[test]

@@ -12,19 +12,43 @@ use flux_artifact_digest::Algorithm;
 use crate::{
     Artifact, DigestMismatch, Error, ObjectKey,
     archive::DEFAULT_COMPRESSION_LEVEL,
-    path::{artifact_dir, artifact_path, check_segment, secure_join},
-    write::{create_dir_all_private, sync_dir},
+    lock::{DIR_LOCK_FILE, DirLock, LockProbe, lock_path, probe_lock},
+    path::{check_segment, object_dir, secure_join},
+    write::{create_dir_all_private, is_temp_file_name, sync_dir},
 };
 
 /// Artifact storage on the local filesystem, rooted at a directory.
 ///
 /// The counterpart of Go's `storage.Storage`. Made from [`Options`] by [`Storage::new`];
 /// cheap to clone and safe to share between threads (it holds no open files). All
-/// operations are synchronous `std::fs` I/O: call them from async code through
-/// `tokio::task::spawn_blocking`.
+/// operations are synchronous `std::fs` I/O: from async code, use the
+/// `AsyncStorage` handle (feature `tokio`), which runs them on
+/// tokio's blocking pool.
 ///
 /// Every artifact path is resolved inside the root ([`local_path`](Self::local_path)),
 /// so no operation reads, writes or deletes outside it, whatever the path says.
+///
+/// # Symlinks
+///
+/// Symlinks inside the root are resolved as if the root were `/` (links that lead out
+/// of it are re-rooted, as Go's `securejoin` does). Where an artifact's path itself
+/// names a symlink (like `latest.tar.gz` from [`symlink`](Self::symlink)), a method
+/// either follows it to the file it points at, or acts on the link:
+///
+/// | method | on a symlinked artifact path | as in Go? |
+/// |---|---|---|
+/// | [`local_path`](Self::local_path) | follows: the target's path | yes |
+/// | [`artifact_exist`](Self::artifact_exist) | the link: `false`, a link is not an artifact | no: Go follows a relative link and answers `true` (an absolute one is re-rooted and usually missing) |
+/// | [`verify_artifact`](Self::verify_artifact), [`copy_to_path`](Self::copy_to_path) | follows: reads the target | yes |
+/// | [`atomic_write_file`](Self::atomic_write_file), [`copy`](Self::copy), [`copy_from_path`](Self::copy_from_path), [`archive`](Self::archive) | follows: replaces the target's file (in the target's directory), the link stays | yes |
+/// | [`lock`](Self::lock), [`try_lock`](Self::try_lock) | follows: locks `<target>.lock`, the lock its writers take | yes |
+/// | [`mkdir_all`](Self::mkdir_all) | follows: the target's directory | yes |
+/// | [`remove`](Self::remove) | the link: removes the link, never the target | no: Go removes the target, so removing `latest` would delete the current artifact |
+/// | [`remove_all`](Self::remove_all), [`remove_all_but_current`](Self::remove_all_but_current) | follows: the target's directory, and the target is the current file | yes; links found in the directory are kept (Go too) |
+/// | [`garbage_files`](Self::garbage_files), [`garbage_collect`](Self::garbage_collect) | follows: the target's directory, and the target is the current file | yes; links in the directory are never counted or deleted (Go too) |
+/// | [`symlink`](Self::symlink) | follows: the new link goes beside the target and points at its file name | no: Go's link holds the target's absolute path, and its URL the path as given (with any `..`); ours is relative and its URL names where the link is |
+///
+/// Directories on the way to an artifact are always followed, by every method.
 #[derive(Debug, Clone)]
 pub struct Storage {
     base: PathBuf,
@@ -35,6 +59,8 @@ pub struct Storage {
     compression_level: u8,
     compression_threads: usize,
     fsync: bool,
+    #[cfg(feature = "metrics")]
+    metrics: Option<crate::ArchiveMetrics>,
 }
 
 impl Storage {
@@ -71,6 +97,8 @@ impl Storage {
             compression_level: DEFAULT_COMPRESSION_LEVEL,
             compression_threads: default_compression_threads(),
             fsync: true,
+            #[cfg(feature = "metrics")]
+            metrics: None,
         })
     }
 
@@ -165,14 +193,38 @@ impl Storage {
         self.fsync
     }
 
-    /// A new artifact for an object: `path` from [`artifact_path`], `revision`, and the
-    /// `url` from the advertised address (Go: `NewArtifactFor`). The digest, size and
-    /// time are set when the file is written.
+    /// Counts every archive ([`archive`](Self::archive) and
+    /// [`archive_content_addressed`](Self::archive_content_addressed)) in `metrics`:
+    /// duration, bytes in and out, written or found stored. Clones of the storage made
+    /// afterwards count into the same metrics.
+    #[cfg(feature = "metrics")]
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: crate::ArchiveMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The metrics archives are counted in, if any.
+    #[cfg(feature = "metrics")]
+    #[must_use]
+    pub fn metrics(&self) -> Option<&crate::ArchiveMetrics> {
+        self.metrics.as_ref()
+    }
+
+    /// A new artifact for an object: `path` from [`artifact_path`](crate::artifact_path),
+    /// `revision`, and the `url` from the advertised address (Go: `NewArtifactFor`). The
+    /// digest, size and time are set when the file is written.
+    ///
+    /// For an archive, prefer
+    /// [`archive_content_addressed`](Self::archive_content_addressed), which makes the
+    /// artifact itself, named after its digest.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidPathSegment`] if the kind, namespace, name or file name would not
-    /// be a single path component.
+    /// be a single path component, and [`Error::MissingNamespace`] for an empty
+    /// namespace, unless the key is [`ClusterScoped`](crate::ClusterScoped) (Go takes an
+    /// empty namespace as cluster-scoped, silently).
     ///
     /// ```
     /// # use flux_artifact_storage::Storage;
@@ -200,8 +252,9 @@ impl Storage {
         file_name: &str,
     ) -> Result<Artifact, Error> {
         check_segment("file name", file_name)?;
+        let dir = object_dir(kind, object)?;
         let mut artifact = Artifact {
-            path: artifact_path(kind, object.namespace(), object.name(), file_name)?,
+            path: format!("{dir}/{file_name}"),
             revision: revision.to_owned(),
             ..Artifact::default()
         };
@@ -442,11 +495,15 @@ impl Storage {
     /// object in the namespace of that name live, so removing it could wipe unrelated
     /// artifacts.
     ///
+    /// Call it once the object is gone and nothing reconciles it any more: a write into
+    /// the directory at the same time may fail, or recreate the directory after it.
+    ///
     /// # Errors
     ///
-    /// [`Error::InvalidPathSegment`] if the kind, namespace or name is empty, `.`, `..`,
-    /// or contains `/`, `\` or NUL (an empty namespace included, for the reason above),
-    /// and [`Error::Io`] if removal fails.
+    /// [`Error::InvalidPathSegment`] if the kind, namespace or name is `.`, `..`, or
+    /// contains `/`, `\` or NUL, or the key is [`ClusterScoped`](crate::ClusterScoped)
+    /// (for the reason above); [`Error::MissingNamespace`] for an empty namespace;
+    /// [`Error::Io`] if removal fails.
     ///
     /// ```
     /// # use flux_artifact_storage::Storage;
@@ -467,7 +524,7 @@ impl Storage {
         kind: &str,
         object: &impl ObjectKey,
     ) -> Result<Option<PathBuf>, Error> {
-        if object.namespace().is_empty() {
+        if object.is_cluster_scoped() {
             return Err(Error::InvalidPathSegment {
                 segment: "namespace",
                 value: String::new(),
@@ -475,7 +532,7 @@ impl Storage {
                          is also the directory of a namespace's artifacts",
             });
         }
-        let relative = artifact_dir(kind, object.namespace(), object.name())?;
+        let relative = object_dir(kind, object)?;
         let dir = secure_join(&self.base, Path::new(&relative)).map_err(|source| Error::ResolvePath {
             path: relative.clone(),
             source,
@@ -496,6 +553,13 @@ impl Storage {
     /// `RemoveAllButCurrent`, which also deletes the current lock file and so breaks
     /// the lock of whoever holds it). Returns the removed files in walk order.
     ///
+    /// Unlike Go, files somebody is using are kept too: a locked temporary file (a write
+    /// in progress), a file whose `.lock` is held (by [`lock`](Self::lock), or by a
+    /// [`StoredArchive`](crate::StoredArchive) about to be published) and a held
+    /// `.lock` itself, and the directory lock file `.lock` of
+    /// [`archive_content_addressed`](Self::archive_content_addressed), whose directory
+    /// lock is held meanwhile.
+    ///
     /// # Errors
     ///
     /// [`Error::Io`] if the directory cannot be read (a missing directory included), and
@@ -504,7 +568,22 @@ impl Storage {
     pub fn remove_all_but_current(&self, artifact: &Artifact) -> Result<Vec<PathBuf>, Error> {
         let current = self.resolve(artifact)?;
         let dir = self.resolve_dir_below_root(artifact, "clean")?;
-        let current_lock = crate::lock::lock_path(&current);
+        let current_lock = lock_path(&current);
+        let _dir_lock = match DirLock::acquire(&dir) {
+            Ok(lock) => lock,
+            Err(e) => {
+                let op = if e.kind() == io::ErrorKind::NotFound {
+                    "read"
+                } else {
+                    "lock the directory"
+                };
+                return Err(Error::Io {
+                    op,
+                    path: dir,
+                    source: e,
+                });
+            }
+        };
         let mut deleted = Vec::new();
         let mut failed = Vec::new();
         let walker = walkdir::WalkDir::new(&dir).sort_by_file_name();
@@ -518,7 +597,13 @@ impl Storage {
                 }
             })?;
             let kind = entry.file_type();
-            if kind.is_dir() || kind.is_symlink() || entry.path() == current || entry.path() == current_lock {
+            if kind.is_dir()
+                || kind.is_symlink()
+                || entry.path() == current
+                || entry.path() == current_lock
+                || entry.file_name() == DIR_LOCK_FILE
+                || in_use(entry.path())
+            {
                 continue;
             }
             match fs::remove_file(entry.path()) {
@@ -537,7 +622,9 @@ impl Storage {
     /// file, replacing any previous link atomically, and returns the link's URL (Go:
     /// `Symlink`). The link is relative (the file's name), so it stays valid if the
     /// storage root moves; the URL follows the same rule as
-    /// [`set_artifact_url`](Self::set_artifact_url).
+    /// [`set_artifact_url`](Self::set_artifact_url), with the link's resolved path
+    /// inside the root: `../../k/ns/n/a.tar.gz` gives `…/k/ns/n/<link_name>`, never a
+    /// URL with `..` in it (Go builds it from the path as given).
     ///
     /// # Errors
     ///
@@ -566,14 +653,38 @@ impl Storage {
         if self.fsync {
             sync_dir(&dir)?;
         }
-        let relative_dir = artifact.path.rsplit_once('/').map_or("", |(d, _)| d);
-        let link_path = if relative_dir.is_empty() {
-            link_name.to_owned()
-        } else {
-            format!("{relative_dir}/{link_name}")
-        };
-        Ok(self.url_for(&link_path))
+        Ok(self.url_for(&self.url_path(artifact, &link)?))
     }
+
+    /// The storage-relative, `/`-separated form of a resolved path inside the root, for
+    /// URLs: built from where a file is, not from what an artifact path says (which may
+    /// hold `..` or symlinked directories).
+    fn url_path(&self, artifact: &Artifact, resolved: &Path) -> Result<String, Error> {
+        let not_in_root = |reason: &str| Error::ResolvePath {
+            path: artifact.path.clone(),
+            source: io::Error::new(io::ErrorKind::InvalidData, reason.to_owned()),
+        };
+        let relative = resolved
+            .strip_prefix(&self.base)
+            .map_err(|_| not_in_root("resolves outside the storage root"))?;
+        let parts: Option<Vec<&str>> = relative.iter().map(|part| part.to_str()).collect();
+        Ok(parts
+            .ok_or_else(|| not_in_root("resolves to a path that is not UTF-8"))?
+            .join("/"))
+    }
+}
+
+/// Whether a file is held by somebody: a lock file that is locked, a temporary file
+/// whose writer holds it, or a file whose `.lock` is locked. An unreadable lock counts
+/// as held: when in doubt, keep.
+fn in_use(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let probed = if name.ends_with(".lock") || is_temp_file_name(&name) {
+        probe_lock(path)
+    } else {
+        probe_lock(&lock_path(path))
+    };
+    !matches!(probed, Ok(LockProbe::Absent | LockProbe::Acquired(_)))
 }
 
 /// The available cores (which honours cgroup CPU quotas), at most 4: past that,

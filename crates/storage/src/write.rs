@@ -4,7 +4,7 @@
 use std::{
     fs::{self, File},
     io::{self, Read, Write},
-    path::{Path, PathBuf},
+    path::Path,
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -32,35 +32,37 @@ pub fn is_temp_file_name(name: &str) -> bool {
 /// [`commit`](Self::commit) makes it the artifact.
 pub(crate) struct StagedFile {
     temp: NamedTempFile,
-    target: PathBuf,
 }
 
 impl StagedFile {
-    /// Creates the temporary file (and the artifact directory, mode 0700, if missing)
-    /// and locks it, so that garbage collection can tell a live write from the leftover
-    /// of a crashed one.
+    /// Creates the temporary file for `target` beside it (and the artifact directory,
+    /// mode 0700, if missing).
     pub(crate) fn create(target: &Path) -> Result<Self, Error> {
         let dir = target.parent().ok_or_else(|| Error::Io {
             op: "find the directory of",
             path: target.to_path_buf(),
             source: io::ErrorKind::InvalidInput.into(),
         })?;
-        create_dir_all_private(dir)?;
         let name = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        Self::create_in(dir, &name)
+    }
+
+    /// Creates a temporary file named `.<stem>.<random>.tmp` in `dir` (created, mode
+    /// 0700, if missing) and locks it, so that garbage collection can tell a live write
+    /// from the leftover of a crashed one.
+    pub(crate) fn create_in(dir: &Path, stem: &str) -> Result<Self, Error> {
+        create_dir_all_private(dir)?;
         let temp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
+            .prefix(&format!(".{stem}."))
             .suffix(TEMP_SUFFIX)
             .rand_bytes(6)
             .tempfile_in(dir)
             .map_err(Error::io("create a temporary file in", dir))?;
         temp.as_file().lock().map_err(Error::io("lock", temp.path()))?;
-        Ok(StagedFile {
-            temp,
-            target: target.to_path_buf(),
-        })
+        Ok(StagedFile { temp })
     }
 
     pub(crate) fn file(&mut self) -> &mut File {
@@ -71,19 +73,25 @@ impl StagedFile {
         self.temp.path()
     }
 
-    /// Sets the file mode (Unix), optionally syncs file and directory, and renames the
-    /// file over the target.
-    pub(crate) fn commit(self, mode: u32, fsync: bool) -> Result<(), Error> {
-        let StagedFile { temp, target } = self;
-        set_mode(temp.path(), mode)?;
+    /// Sets the file mode (Unix) and, with `fsync`, syncs the content: everything that
+    /// can happen before the file is renamed into place.
+    pub(crate) fn finish(&self, mode: u32, fsync: bool) -> Result<(), Error> {
+        set_mode(self.temp.path(), mode)?;
         if fsync {
-            temp.as_file()
+            self.temp
+                .as_file()
                 .sync_all()
-                .map_err(Error::io("sync", temp.path()))?;
+                .map_err(Error::io("sync", self.temp.path()))?;
         }
-        let file = temp.persist(&target).map_err(|e| Error::Io {
+        Ok(())
+    }
+
+    /// Renames the file over `target` and, with `fsync`, syncs the directory. Call
+    /// [`finish`](Self::finish) first.
+    pub(crate) fn persist(self, target: &Path, fsync: bool) -> Result<(), Error> {
+        let file = self.temp.persist(target).map_err(|e| Error::Io {
             op: "rename a temporary file to",
-            path: target.clone(),
+            path: target.to_path_buf(),
             source: e.error,
         })?;
         drop(file); // Releases the lock on the now-final file.
@@ -91,6 +99,12 @@ impl StagedFile {
             sync_dir(target.parent().unwrap_or(Path::new(".")))?;
         }
         Ok(())
+    }
+
+    /// [`finish`](Self::finish) and [`persist`](Self::persist) in one.
+    pub(crate) fn commit(self, target: &Path, mode: u32, fsync: bool) -> Result<(), Error> {
+        self.finish(mode, fsync)?;
+        self.persist(target, fsync)
     }
 }
 
@@ -173,10 +187,14 @@ pub(crate) fn record_write(artifact: &mut Artifact, digest: Digest, size: u64) {
 /// The current time cut to whole seconds, the precision of `lastUpdateTime` on the wire,
 /// so that an artifact equals itself after a JSON round trip.
 pub(crate) fn now_whole_seconds() -> SystemTime {
-    let now = SystemTime::now();
-    match now.duration_since(UNIX_EPOCH) {
+    whole_seconds(SystemTime::now())
+}
+
+/// `time` cut to whole seconds (times before 1970 are kept as they are).
+pub(crate) fn whole_seconds(time: SystemTime) -> SystemTime {
+    match time.duration_since(UNIX_EPOCH) {
         Ok(since) => UNIX_EPOCH + std::time::Duration::from_secs(since.as_secs()),
-        Err(_) => now,
+        Err(_) => time,
     }
 }
 
@@ -251,7 +269,7 @@ impl Storage {
                 .map_err(Error::io("write", &temp_path))?;
         }
         let (_, digest, size) = sink.finish();
-        staged.commit(mode, self.fsync())?;
+        staged.commit(&target, mode, self.fsync())?;
         record_write(artifact, digest, size);
         Ok(())
     }

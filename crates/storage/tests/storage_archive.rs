@@ -13,7 +13,7 @@ use std::{
 
 use common::{TestStorage, chmod, gunzip, set_mtime, snapshot, write_tree};
 use flux_artifact_digest::Algorithm;
-use flux_artifact_storage::{Error, Storage, source_ignore_filter, sourceignore};
+use flux_artifact_storage::{DirProblem, Error, Storage, source_ignore_filter, sourceignore};
 
 /// One entry of an archive as an independent reader (the `tar` crate) sees it.
 #[derive(Debug, PartialEq, Eq)]
@@ -463,10 +463,14 @@ fn a_missing_dir_is_an_invalid_dir() {
         .archive(&mut artifact, "/nonexistent/dir", None)
         .unwrap_err();
     assert!(
-        matches!(err, Error::InvalidDir { ref path } if path == Path::new("/nonexistent/dir")),
+        matches!(err, Error::InvalidDir { ref path, problem: DirProblem::Missing } if path == Path::new("/nonexistent/dir")),
         "{err}"
     );
-    assert_eq!(err.to_string(), "invalid dir path: /nonexistent/dir");
+    assert_eq!(
+        err.to_string(),
+        "invalid dir path /nonexistent/dir: no such directory"
+    );
+    assert!(err.is_not_found());
 }
 
 #[test]
@@ -474,10 +478,40 @@ fn a_file_is_an_invalid_dir() {
     let t = TestStorage::new();
     let file = tempfile::NamedTempFile::new().unwrap();
     let mut artifact = t.artifact("kind/ns/name/a.tar.gz");
-    assert!(matches!(
-        t.storage.archive(&mut artifact, file.path(), None),
-        Err(Error::InvalidDir { .. })
-    ));
+    let err = t.storage.archive(&mut artifact, file.path(), None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidDir {
+                problem: DirProblem::NotADirectory,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("invalid dir path {}: not a directory", file.path().display())
+    );
+    assert!(!err.is_not_found());
+}
+
+#[test]
+fn an_empty_path_is_an_invalid_dir() {
+    let t = TestStorage::new();
+    let mut artifact = t.artifact("kind/ns/name/a.tar.gz");
+    let err = t.storage.archive(&mut artifact, "", None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidDir {
+                problem: DirProblem::EmptyPath,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(err.to_string(), "invalid dir path : empty path");
 }
 
 #[test]
@@ -506,7 +540,8 @@ fn a_failed_archive_leaves_the_previous_file_and_no_temporary_file() {
         matches!(&err, Error::ArchiveSource { path, .. } if path.ends_with("big.yaml")),
         "{err}"
     );
-    assert!(err.to_string().contains("shrank"), "{err}");
+    let cause = std::error::Error::source(&err).unwrap().to_string();
+    assert!(cause.contains("shrank"), "{cause}");
     assert_eq!(artifact, previous);
     assert_eq!(fs::read(&tarball).unwrap(), previous_bytes);
     let leftovers: Vec<_> = fs::read_dir(tarball.parent().unwrap())

@@ -43,10 +43,13 @@ fn names(t: &TestStorage, paths: Vec<PathBuf>) -> Vec<String> {
         .collect()
 }
 
+/// The files left in the directory, but the directory's own lock file, which every
+/// collection creates (see `the_directory_lock_file_is_never_collected`).
 fn remaining(t: &TestStorage) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(t.base().join(DIR))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name != ".lock")
         .collect();
     names.sort();
     names
@@ -411,4 +414,25 @@ fn a_missing_directory_has_no_garbage() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[test]
+fn the_directory_lock_file_is_never_collected() {
+    let t = TestStorage::with_options(|o| {
+        o.artifact_retention_records = 1;
+        o.artifact_retention_ttl = Duration::ZERO;
+    });
+    create(&t, &[("old.tar.gz", secs(100.0)), ("current.tar.gz", secs(1.0))]);
+    let lock = t.base().join(DIR).join(".lock");
+    fs::write(&lock, b"").unwrap();
+    set_age(&lock, secs(1000.0));
+    let deleted = t
+        .storage
+        .garbage_collect(
+            &t.artifact(&format!("{DIR}/current.tar.gz")),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    assert_eq!(names(&t, deleted), ["old.tar.gz"]);
+    assert!(lock.exists());
 }

@@ -269,27 +269,113 @@ fn artifact_exist_is_true_for_regular_files_only() {
     assert!(!t.storage.artifact_exist(&Artifact::default()));
 }
 
-/// Runs every storage operation on `artifact`, ignoring the results.
+/// A storage operation that writes an artifact from a source directory.
+type WriteOp = fn(&Storage, &mut Artifact, &Path) -> Result<(), Error>;
+
+/// Runs every storage operation on `artifact` and checks what each one that succeeds
+/// reports: whatever it wrote, locked, linked or deleted is inside the root and is not
+/// the root itself; the operations that would act on the whole root are refused.
 fn every_operation(storage: &Storage, artifact: &Artifact, source_dir: &Path, scratch: &Path) {
-    let mut a = artifact.clone();
-    let _ = storage.copy(&mut a, &b"written"[..]);
-    let mut a = artifact.clone();
-    let _ = storage.atomic_write_file(&mut a, &b"written"[..], 0o644);
-    let mut a = artifact.clone();
-    let _ = storage.copy_from_path(&mut a, source_dir.join("a.yaml"));
-    let mut a = artifact.clone();
-    let _ = storage.archive(&mut a, source_dir, None);
-    let _ = storage.mkdir_all(artifact);
-    drop(storage.lock(artifact));
-    drop(storage.try_lock(artifact));
-    let _ = storage.symlink(artifact, "latest.tar.gz");
-    let _ = storage.verify_artifact(artifact);
-    let _ = storage.garbage_files(artifact, 1000, 0, Duration::ZERO);
-    let _ = storage.garbage_collect(artifact, Duration::from_secs(10));
-    let _ = storage.copy_to_path(artifact, "", scratch.join("copy-out"));
-    let _ = storage.remove_all_but_current(artifact);
-    let _ = storage.remove(artifact);
-    let _ = storage.remove_all(artifact);
+    let base = storage.base_path();
+    let path = &artifact.path;
+    let inside = |p: &Path| p.starts_with(base) && p != base;
+    let resolved_dir = storage
+        .local_path(artifact)
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    let dir_is_root = resolved_dir.as_deref() == Some(base);
+
+    let writes: [(&str, WriteOp); 4] = [
+        ("copy", |s, a, _| s.copy(a, &b"written"[..])),
+        ("atomic_write_file", |s, a, _| {
+            s.atomic_write_file(a, &b"written"[..], 0o644)
+        }),
+        ("copy_from_path", |s, a, src| {
+            s.copy_from_path(a, src.join("a.yaml"))
+        }),
+        ("archive", |s, a, src| s.archive(a, src, None)),
+    ];
+    for (op, write) in writes {
+        let mut a = artifact.clone();
+        if write(storage, &mut a, source_dir).is_ok() {
+            let written = storage.local_path(&a).unwrap();
+            assert!(inside(&written), "{op} of {path:?} wrote {}", written.display());
+            assert!(written.is_file(), "{op} of {path:?}");
+        }
+    }
+    if storage.mkdir_all(artifact).is_ok() {
+        assert!(
+            resolved_dir
+                .as_deref()
+                .is_some_and(|d| d.starts_with(base) && d.is_dir())
+        );
+    }
+    if let Ok(guard) = storage.lock(artifact) {
+        assert!(
+            inside(guard.path()),
+            "lock of {path:?}: {}",
+            guard.path().display()
+        );
+    }
+    if let Ok(Some(guard)) = storage.try_lock(artifact) {
+        assert!(
+            inside(guard.path()),
+            "try_lock of {path:?}: {}",
+            guard.path().display()
+        );
+    }
+    if let Ok(url) = storage.symlink(artifact, "latest.tar.gz") {
+        assert!(
+            !url.contains("/../") && !url.ends_with("/.."),
+            "symlink of {path:?}: {url}"
+        );
+        let link = base.join(url.trim_start_matches("http://localhost:9090/"));
+        assert!(
+            fs::symlink_metadata(&link).is_ok(),
+            "symlink of {path:?}: no link at {url}"
+        );
+    }
+    assert!(
+        storage.verify_artifact(artifact).is_err(),
+        "{path:?} verified against a file outside the root"
+    );
+    if let Ok(garbage) = storage.garbage_files(artifact, 1000, 0, Duration::ZERO) {
+        assert!(
+            garbage.iter().all(|p| inside(p)),
+            "garbage of {path:?}: {garbage:?}"
+        );
+    }
+    if let Ok(deleted) = storage.garbage_collect(artifact, Duration::from_secs(10)) {
+        assert!(deleted.iter().all(|p| inside(p)), "gc of {path:?}: {deleted:?}");
+    }
+    let copied_out = scratch.join("copy-out");
+    if storage.copy_to_path(artifact, "", &copied_out).is_ok() {
+        assert!(fs::symlink_metadata(&copied_out).is_ok());
+        let _ = fs::remove_dir_all(&copied_out).or_else(|_| fs::remove_file(&copied_out));
+    }
+    match storage.remove_all_but_current(artifact) {
+        Ok(deleted) => {
+            assert!(
+                !dir_is_root,
+                "remove_all_but_current of {path:?} cleaned the root"
+            );
+            assert!(deleted.iter().all(|p| inside(p)), "{path:?}: {deleted:?}");
+        }
+        Err(Error::StorageRoot { .. }) => {}
+        Err(e) => assert!(!dir_is_root, "remove_all_but_current of {path:?}: {e}"),
+    }
+    if storage.remove(artifact).is_ok() {
+        let removed = storage.local_path(artifact).unwrap();
+        assert!(inside(&removed), "remove of {path:?}");
+    }
+    match storage.remove_all(artifact) {
+        Ok(Some(dir)) => assert!(
+            inside(&dir) && !dir_is_root,
+            "remove_all of {path:?}: {}",
+            dir.display()
+        ),
+        Ok(None) | Err(Error::StorageRoot { .. }) => {}
+        Err(e) => assert!(!dir_is_root, "remove_all of {path:?}: {e}"),
+    }
 }
 
 #[test]
@@ -312,6 +398,18 @@ fn no_operation_touches_anything_outside_the_root_for_hostile_paths() {
     let source = tempfile::tempdir().unwrap();
     write_tree(source.path(), &[("a.yaml", "a")]);
     let scratch = tempfile::tempdir().unwrap();
+    // Files in the root that no hostile path addresses, which only an operation on the
+    // whole root could reach: other objects' artifacts. (Files directly in the root are
+    // not watched: garbage collection of an artifact whose path has no directory part
+    // collects there, as in Go.)
+    let bystanders = [
+        storage.base_path().join("other/ns/name/current.tar.gz"),
+        storage.base_path().join("other/ns/second/a/deeper.tar.gz"),
+    ];
+    for bystander in &bystanders {
+        fs::create_dir_all(bystander.parent().unwrap()).unwrap();
+        fs::write(bystander, "bystander").unwrap();
+    }
 
     let before = snapshot(&outside);
     let victim_digest = flux_artifact_digest::Algorithm::Sha256
@@ -348,10 +446,14 @@ fn no_operation_touches_anything_outside_the_root_for_hostile_paths() {
         };
         every_operation(&storage, &artifact, source.path(), scratch.path());
         assert_eq!(snapshot(&outside), before, "after operations on {path:?}");
-        assert!(
-            storage.verify_artifact(&artifact).is_err(),
-            "{path:?} verified against a file outside the root"
-        );
+        for bystander in &bystanders {
+            assert_eq!(
+                fs::read(bystander).ok().as_deref(),
+                Some(&b"bystander"[..]),
+                "{} after operations on {path:?}",
+                bystander.display()
+            );
+        }
     }
     let top_level: Vec<_> = fs::read_dir(top.path())
         .unwrap()

@@ -7,7 +7,7 @@ use std::fs;
 
 use common::TestStorage;
 use flux_artifact_config::Options;
-use flux_artifact_storage::{Error, Storage};
+use flux_artifact_storage::{ClusterScoped, Error, Storage};
 
 #[test]
 fn remove_deletes_the_file() {
@@ -114,12 +114,59 @@ fn remove_all_but_current_keeps_the_current_file_its_lock_symlinks_and_dirs() {
     assert_eq!(
         left,
         [
+            ".lock", // the directory's lock, held during the call
             "artifact1.tar.gz",
             "artifact1.tar.gz.lock",
             "latest.tar.gz",
             "subdir"
         ]
     );
+}
+
+#[test]
+fn remove_all_but_current_refuses_the_storage_root() {
+    let t = TestStorage::new();
+    t.put("top.tar.gz", b"current");
+    t.put("top-level-other.txt", b"x");
+    t.put("k/ns/n/a.tar.gz", b"a");
+    let before = common::snapshot(&t.base());
+    for path in ["top.tar.gz", "../../top.tar.gz", "/top.tar.gz", "k/../top.tar.gz"] {
+        let err = t.storage.remove_all_but_current(&t.artifact(path)).unwrap_err();
+        assert!(
+            matches!(err, Error::StorageRoot { op: "clean", .. }),
+            "{path}: {err}"
+        );
+    }
+    assert_eq!(common::snapshot(&t.base()), before);
+}
+
+#[test]
+fn remove_all_but_current_keeps_what_is_in_use() {
+    let t = TestStorage::new();
+    t.put("foo/bar/current.tar.gz", b"current");
+    t.put("foo/bar/locked.tar.gz", b"about to be published");
+    t.put("foo/bar/free.tar.gz", b"old");
+    t.put("foo/bar/.lock", b"");
+    let writing = t.put("foo/bar/.next.tar.gz.Ab12Cd.tmp", b"partial");
+    let held = t.storage.lock(&t.artifact("foo/bar/locked.tar.gz")).unwrap();
+    let writer = fs::File::open(&writing).unwrap();
+    writer.lock().unwrap();
+
+    let deleted = t
+        .storage
+        .remove_all_but_current(&t.artifact("foo/bar/current.tar.gz"))
+        .unwrap();
+    assert_eq!(deleted, [t.base().join("foo/bar/free.tar.gz")]);
+    for kept in [
+        "current.tar.gz",
+        "locked.tar.gz",
+        "locked.tar.gz.lock",
+        ".lock",
+        ".next.tar.gz.Ab12Cd.tmp",
+    ] {
+        assert!(t.base().join("foo/bar").join(kept).exists(), "{kept}");
+    }
+    drop((held, writer));
 }
 
 #[test]
@@ -191,6 +238,34 @@ fn symlink_urls_follow_the_advertised_scheme() {
 }
 
 #[test]
+fn symlink_urls_name_the_resolved_path_inside_the_root() {
+    let t = TestStorage::new();
+    t.put("k/ns/n/v1.tar.gz", b"v1");
+    for path in [
+        "../../k/ns/n/v1.tar.gz",
+        "/k/ns/n/v1.tar.gz",
+        "k/ns/../ns/./n/v1.tar.gz",
+    ] {
+        let url = t.storage.symlink(&t.artifact(path), "latest.tar.gz").unwrap();
+        assert_eq!(url, "http://localhost:9090/k/ns/n/latest.tar.gz", "{path}");
+    }
+    assert_eq!(fs::read(t.base().join("k/ns/n/latest.tar.gz")).unwrap(), b"v1");
+}
+
+#[test]
+fn symlink_urls_follow_symlinked_directories_to_where_the_link_is() {
+    let t = TestStorage::new();
+    t.put("real/ns/n/v1.tar.gz", b"v1");
+    std::os::unix::fs::symlink("real", t.base().join("alias")).unwrap();
+    let url = t
+        .storage
+        .symlink(&t.artifact("alias/ns/n/v1.tar.gz"), "latest.tar.gz")
+        .unwrap();
+    assert_eq!(url, "http://localhost:9090/real/ns/n/latest.tar.gz");
+    assert!(t.base().join("real/ns/n/latest.tar.gz").exists());
+}
+
+#[test]
 fn symlink_names_must_be_plain_file_names() {
     let t = TestStorage::new();
     t.put("k/ns/n/v1.tar.gz", b"v1");
@@ -229,12 +304,24 @@ fn remove_object_storage_of_a_missing_directory_reports_nothing() {
 }
 
 #[test]
-fn remove_object_storage_refuses_a_cluster_scoped_key_that_would_name_a_namespace_directory() {
+fn remove_object_storage_refuses_an_empty_namespace_as_missing() {
     let t = TestStorage::new();
     let artifact_of_the_namespace = t.put("externalartifact/apps/podinfo/a.tar.gz", b"a");
     let err = t
         .storage
         .remove_object_storage("ExternalArtifact", &("", "apps"))
+        .unwrap_err();
+    assert!(matches!(err, Error::MissingNamespace { .. }), "{err}");
+    assert!(artifact_of_the_namespace.exists());
+}
+
+#[test]
+fn remove_object_storage_refuses_a_cluster_scoped_key_that_would_name_a_namespace_directory() {
+    let t = TestStorage::new();
+    let artifact_of_the_namespace = t.put("externalartifact/apps/podinfo/a.tar.gz", b"a");
+    let err = t
+        .storage
+        .remove_object_storage("ExternalArtifact", &ClusterScoped("apps"))
         .unwrap_err();
     assert!(
         matches!(

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod tarball;
 
 use std::{
     fs,
@@ -14,53 +15,8 @@ use std::{
 
 use common::{TestStorage, snapshot, write_tree};
 use flate2::{Compression, write::GzEncoder};
-use flux_artifact_storage::{EntryKind, UntarError, UntarOptions, untar};
-
-/// A raw tar header: lets tests write names and types that well-behaved writers refuse.
-fn header(name: &str, type_flag: u8, size: u64, mode: u32, mtime: u64) -> [u8; 512] {
-    let mut b = [0u8; 512];
-    b[..name.len()].copy_from_slice(name.as_bytes());
-    b[100..108].copy_from_slice(format!("{mode:07o}\0").as_bytes());
-    b[108..116].copy_from_slice(b"0000000\0");
-    b[116..124].copy_from_slice(b"0000000\0");
-    b[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
-    b[136..148].copy_from_slice(format!("{mtime:011o}\0").as_bytes());
-    b[156] = type_flag;
-    b[257..263].copy_from_slice(b"ustar\0");
-    b[263..265].copy_from_slice(b"00");
-    let sum: u32 = b
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| if (148..156).contains(&i) { 32 } else { u32::from(x) })
-        .sum();
-    b[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    b
-}
-
-/// A tar stream of (name, type, content) entries.
-fn tar_of(entries: &[(&str, u8, &[u8])]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (name, type_flag, content) in entries {
-        let mode = if *type_flag == b'5' { 0o755 } else { 0o644 };
-        out.extend_from_slice(&header(
-            name,
-            *type_flag,
-            content.len() as u64,
-            mode,
-            1_700_000_000,
-        ));
-        out.extend_from_slice(content);
-        out.resize(out.len().div_ceil(512) * 512, 0);
-    }
-    out.extend_from_slice(&[0u8; 1024]);
-    out
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
-    encoder.write_all(data).unwrap();
-    encoder.finish().unwrap()
-}
+use flux_artifact_storage::{EntryKind, TarFormatError, UntarError, UntarOptions, untar};
+use tarball::{Header, Tar, gzip, header, tar_of};
 
 fn extract(
     entries: &[(&str, u8, &[u8])],
@@ -246,19 +202,292 @@ fn a_compression_bomb_is_stopped_at_the_cap() {
 
 #[test]
 fn no_cap_when_asked() {
+    // A directory declaring 200 MiB: over the default cap, yet cheap to extract, since
+    // directories carry no data.
+    let tar = Tar::new()
+        .entry(Header::new(b"big", b'5').mode(0o755).size(200 << 20), b"")
+        .file("big/a", b"a")
+        .finish();
+    let out = tempfile::tempdir().unwrap();
+    let err = untar(
+        gzip(&tar).as_slice(),
+        &out.path().join("capped"),
+        &UntarOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, UntarError::TooLarge { .. }), "{err}");
     let options = UntarOptions::default().max_size(None);
-    let (_, result) = extract(&[("a", b'0', &[7u8; 5000])], &options);
-    result.unwrap();
+    untar(gzip(&tar).as_slice(), &out.path().join("uncapped"), &options).unwrap();
+    assert_eq!(fs::read(out.path().join("uncapped/big/a")).unwrap(), b"a");
+}
+
+#[test]
+fn a_directorys_declared_size_counts_towards_the_cap_as_in_flux() {
+    let tar = Tar::new()
+        .entry(Header::new(b"d", b'5').mode(0o755).size(600), b"")
+        .file("d/a", b"12345")
+        .finish();
+    let out = tempfile::tempdir().unwrap();
+    let options = UntarOptions::default().max_size(Some(604));
+    let err = untar(gzip(&tar).as_slice(), out.path(), &options).unwrap_err();
+    assert!(
+        matches!(err, UntarError::TooLarge { ref name, limit: 604 } if name == "d/a"),
+        "{err}"
+    );
 }
 
 #[test]
 fn oversized_extension_headers_are_refused() {
-    let mut tar = header("PaxHeaders.0/x", b'x', (1 << 20) + 1, 0o644, 0).to_vec();
-    tar.resize(tar.len() + (1 << 20) + 512, b'a');
+    // A well-formed PAX record just over 1 MiB: only the cap refuses it.
+    let comment = vec![b'a'; 1 << 20];
+    let tar = Tar::new().pax(&[("comment", &comment)]).file("a", b"a").finish();
     let out = tempfile::tempdir().unwrap();
     let options = UntarOptions::default().max_size(None);
     let err = untar(gzip(&tar).as_slice(), out.path(), &options).unwrap_err();
-    assert!(matches!(err, UntarError::Stream { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            UntarError::Malformed {
+                reason: TarFormatError::ExtensionTooLarge { limit: 1_048_576, .. }
+            }
+        ),
+        "{err}"
+    );
+    assert!(!out.path().join("a").exists());
+}
+
+#[test]
+fn extension_headers_up_to_the_cap_are_read() {
+    let comment = vec![b'a'; (1 << 20) - 100];
+    let tar = Tar::new().pax(&[("comment", &comment)]).file("a", b"a").finish();
+    let out = tempfile::tempdir().unwrap();
+    untar(gzip(&tar).as_slice(), out.path(), &UntarOptions::default()).unwrap();
+    assert_eq!(fs::read(out.path().join("a")).unwrap(), b"a");
+}
+
+#[test]
+fn gnu_long_names_name_the_next_entry() {
+    let long = format!("{}/file.yaml", "d".repeat(150));
+    let tar = Tar::new()
+        .gnu_long_name(long.as_bytes())
+        .entry(Header::new(b"truncated-name", b'0').size(4), b"long")
+        .finish();
+    let out = tempfile::tempdir().unwrap();
+    untar(gzip(&tar).as_slice(), out.path(), &UntarOptions::default()).unwrap();
+    assert_eq!(fs::read(out.path().join(&long)).unwrap(), b"long");
+    assert!(!out.path().join("truncated-name").exists());
+}
+
+#[test]
+fn gnu_long_names_over_1_mib_are_refused() {
+    let name = vec![b'n'; 1 << 20];
+    let tar = Tar::new().gnu_long_name(&name).file("short", b"x").finish();
+    let out = tempfile::tempdir().unwrap();
+    let err = untar(gzip(&tar).as_slice(), out.path(), &UntarOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            UntarError::Malformed {
+                reason: TarFormatError::ExtensionTooLarge { size: 1_048_577, .. }
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(fs::read_dir(out.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn gnu_sparse_pax_headers_are_refused() {
+    for key in ["GNU.sparse.map", "GNU.sparse.major", "GNU.sparse.size"] {
+        let tar = Tar::new().pax(&[(key, b"0")]).file("sparse", b"x").finish();
+        let out = tempfile::tempdir().unwrap();
+        let err = untar(gzip(&tar).as_slice(), out.path(), &UntarOptions::default()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                UntarError::Malformed {
+                    reason: TarFormatError::Sparse
+                }
+            ),
+            "{key}: {err}"
+        );
+        assert!(!out.path().join("sparse").exists(), "{key}");
+    }
+}
+
+#[test]
+fn a_zero_block_followed_by_data_is_refused() {
+    let tar = Tar::new()
+        .file("a", b"a")
+        .raw(&[0u8; 512])
+        .file("hidden", b"after a lone zero block")
+        .finish();
+    let out = tempfile::tempdir().unwrap();
+    let err = untar(gzip(&tar).as_slice(), out.path(), &UntarOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            UntarError::Malformed {
+                reason: TarFormatError::DataAfterZeroBlock
+            }
+        ),
+        "{err}"
+    );
+    assert!(!out.path().join("hidden").exists());
+}
+
+#[test]
+fn more_than_1_mib_after_the_end_of_the_archive_is_refused() {
+    let mut tar = tar_of(&[("a", b'0', b"a")]);
+    tar.resize(tar.len() + (1 << 20) + 1, 0);
+    let out = tempfile::tempdir().unwrap();
+    let err = untar(gzip(&tar).as_slice(), out.path(), &UntarOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            UntarError::Malformed {
+                reason: TarFormatError::TrailingData { limit: 1_048_576 }
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn up_to_1_mib_after_the_end_of_the_archive_is_tolerated() {
+    // GNU tar pads archives to 10 KiB records, and other writers further.
+    let mut tar = tar_of(&[("a", b'0', b"a")]);
+    tar.resize(tar.len() + (1 << 20), 0);
+    let out = tempfile::tempdir().unwrap();
+    untar(gzip(&tar).as_slice(), out.path(), &UntarOptions::default()).unwrap();
+    assert_eq!(fs::read(out.path().join("a")).unwrap(), b"a");
+}
+
+#[test]
+fn setuid_setgid_and_sticky_bits_are_dropped() {
+    let tar = Tar::new()
+        .entry(Header::new(b"sticky", b'5').mode(0o1755), b"")
+        .entry(Header::new(b"sticky/setuid", b'0').mode(0o4755).size(2), b"#!")
+        .entry(Header::new(b"setgid-empty", b'0').mode(0o2755), b"")
+        .entry(Header::new(b"all", b'0').mode(0o7777).size(1), b"x")
+        .finish();
+    let out = tempfile::tempdir().unwrap();
+    untar(gzip(&tar).as_slice(), out.path(), &UntarOptions::default()).unwrap();
+    let mode = |p: &str| fs::metadata(out.path().join(p)).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode("sticky"), 0o755);
+    assert_eq!(mode("sticky/setuid"), 0o755);
+    assert_eq!(mode("setgid-empty"), 0o755);
+    // The umask of the test process may clear group and other bits, never add any.
+    assert_eq!(mode("all") & 0o7000, 0);
+}
+
+/// An archive in which a directory entry declares a size: Go's `archive/tar` and
+/// Python's `tarfile` read no data for it, so the blocks after it are the next entry.
+fn directory_with_a_size_then_an_entry_in_its_blocks() -> Vec<u8> {
+    let smuggled = Header::new(b"d/smuggled.yaml", b'0').size(12).bytes();
+    let mut blocks = smuggled.to_vec();
+    blocks.extend_from_slice(b"kind: Secret");
+    blocks.resize(1024, 0);
+    Tar::new()
+        .entry(Header::new(b"d", b'5').mode(0o755).size(1024), b"")
+        .raw(&blocks)
+        .file("after.yaml", b"after")
+        .finish()
+}
+
+#[test]
+fn directory_entries_carry_no_data_whatever_their_size_says() {
+    let out = tempfile::tempdir().unwrap();
+    let tar = directory_with_a_size_then_an_entry_in_its_blocks();
+    untar(gzip(&tar).as_slice(), out.path(), &UntarOptions::default()).unwrap();
+    assert_eq!(
+        snapshot(out.path()),
+        [
+            ("after.yaml".to_owned(), Some(b"after".to_vec())),
+            ("d".to_owned(), None),
+            ("d/smuggled.yaml".to_owned(), Some(b"kind: Secret".to_vec())),
+        ]
+    );
+}
+
+#[test]
+fn the_tree_extracted_is_the_one_pythons_tarfile_extracts() {
+    let Some(python) = tarball::python3() else {
+        println!("skipped: no python3 with tarfile extraction filters on this machine");
+        return;
+    };
+    let tar = directory_with_a_size_then_an_entry_in_its_blocks();
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("crafted.tar");
+    fs::write(&archive, &tar).unwrap();
+    let theirs = work.path().join("python");
+    let status = Command::new(python)
+        .args([
+            "-c",
+            "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter='data')",
+        ])
+        .arg(&archive)
+        .arg(&theirs)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let ours = work.path().join("ours");
+    untar(tar.as_slice(), &ours, &UntarOptions::default().gzip(false)).unwrap();
+    assert_eq!(snapshot(&ours), snapshot(&theirs));
+}
+
+#[test]
+fn a_file_entry_whose_mode_names_another_file_type_is_refused() {
+    // Go's FileInfo lets these bits decide: Flux would make a directory, or see a
+    // symlink and skip it, where the type flag says regular file.
+    for mode in [0o040755, 0o120777, 0o010644, 0o020644, 0o060644, 0o140644] {
+        let tar = Tar::new()
+            .entry(Header::new(b"f", b'0').mode(mode).size(1), b"x")
+            .finish();
+        let out = tempfile::tempdir().unwrap();
+        let err = untar(gzip(&tar).as_slice(), out.path(), &UntarOptions::default()).unwrap_err();
+        assert!(
+            matches!(err, UntarError::TypeMismatch { type_flag: b'0', mode: m, .. } if m == i64::from(mode)),
+            "{mode:o}: {err}"
+        );
+        assert!(!out.path().join("f").exists());
+    }
+}
+
+#[test]
+fn regular_file_type_bits_in_the_mode_are_fine() {
+    let tar = Tar::new()
+        .entry(Header::new(b"f", b'0').mode(0o100644).size(1), b"x")
+        .entry(Header::new(b"d", b'5').mode(0o040755), b"")
+        .finish();
+    let out = tempfile::tempdir().unwrap();
+    untar(gzip(&tar).as_slice(), out.path(), &UntarOptions::default()).unwrap();
+    assert!(out.path().join("f").is_file() && out.path().join("d").is_dir());
+}
+
+#[test]
+fn a_file_name_with_a_trailing_slash_is_refused() {
+    let err = refused(&[("dir-like/", b'0', b"x")]);
+    assert!(matches!(err, UntarError::InvalidName { .. }), "{err}");
+}
+
+#[test]
+fn contiguous_files_are_regular_files() {
+    let (dir, result) = extract(&[("c", b'7', b"contiguous")], &UntarOptions::default());
+    result.unwrap();
+    assert_eq!(fs::read(dir.path().join("out/c")).unwrap(), b"contiguous");
+}
+
+#[test]
+fn a_pax_path_names_the_next_entry() {
+    let tar = Tar::new()
+        .pax(&[("path", "ü/pax.yaml".as_bytes())])
+        .file("short", b"pax")
+        .finish();
+    let out = tempfile::tempdir().unwrap();
+    untar(gzip(&tar).as_slice(), out.path(), &UntarOptions::default()).unwrap();
+    assert_eq!(fs::read(out.path().join("ü/pax.yaml")).unwrap(), b"pax");
+    assert!(!out.path().join("short").exists());
 }
 
 #[test]

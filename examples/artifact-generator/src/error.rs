@@ -4,6 +4,8 @@
 
 use std::{fmt, io, path::PathBuf};
 
+use flux_artifact::storage::UntarError;
+
 /// What kind of failure an [`Error`] is: a stable, kebab-case name for scripts and docs,
 /// and whether retrying can help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -274,6 +276,15 @@ pub enum Error {
         /// The directory that rendered it again.
         second: String,
     },
+    /// A built artifact could not be archived into the storage.
+    #[error("cannot store the artifact of ExternalArtifact {object}")]
+    Store {
+        /// The object, `namespace/name`.
+        object: String,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A generator uses a source alias the command line does not give (local mode).
     #[error(
         "generator {generator} uses source {alias:?}, which no --source gives (add --source {alias}=PATH_OR_URL)"
@@ -296,6 +307,191 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+
+    // Builder failures (`crate::builder`). Each names the spec field and its value
+    // ([`SpecField`]), then what is wrong.
+    /// A copy operation's `from` names an alias that no source has.
+    #[error("{field}: no source has the alias '{alias}'")]
+    UnknownAlias {
+        /// The `from` field.
+        field: SpecField,
+        /// The alias.
+        alias: String,
+    },
+    /// A `from` is not `@alias/path`.
+    #[error("{field}: {reason}")]
+    InvalidFrom {
+        /// The `from` field.
+        field: SpecField,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A `to` is not `@artifact/path`.
+    #[error("{field}: {reason}")]
+    InvalidTo {
+        /// The `to` field.
+        field: SpecField,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A `from` without glob characters names nothing that can be copied.
+    #[error("{field}: '{path}' {reason} in source '{alias}'")]
+    SourceNotFound {
+        /// The `from` field.
+        field: SpecField,
+        /// The source alias.
+        alias: String,
+        /// The path inside the source that is missing (or the symlink on the way to it).
+        path: String,
+        /// `does not exist`, or why what is there cannot be copied.
+        reason: &'static str,
+    },
+    /// A glob in `from` is malformed.
+    #[error("{field}: invalid glob pattern: {reason}")]
+    InvalidGlob {
+        /// The `from` field.
+        field: SpecField,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A glob in `from` matches nothing in its source.
+    #[error("{field}: no files match '{pattern}' in source '{alias}'")]
+    NoGlobMatch {
+        /// The `from` field.
+        field: SpecField,
+        /// The source alias.
+        alias: String,
+        /// The glob, as matched (relative to the source root).
+        pattern: String,
+    },
+    /// An `exclude` pattern is malformed.
+    #[error("{field}: invalid exclude pattern: {reason}")]
+    InvalidExclude {
+        /// The `exclude[i]` field.
+        field: SpecField,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Every match of a glob is excluded.
+    #[error("{field}: every match of '{pattern}' in source '{alias}' is excluded")]
+    AllExcluded {
+        /// The `from` field.
+        field: SpecField,
+        /// The source alias.
+        alias: String,
+        /// The glob, as matched.
+        pattern: String,
+    },
+    /// A `from` or `to` would lead out of its root.
+    #[error("{field}: {reason}")]
+    PathEscape {
+        /// The `from` or `to` field.
+        field: SpecField,
+        /// Why the path is refused.
+        reason: &'static str,
+    },
+    /// A file where a directory must go in the artifact, or the reverse.
+    #[error("{field}: cannot write '{path}' into the artifact: {reason}")]
+    CopyConflict {
+        /// The `to` field.
+        field: SpecField,
+        /// The artifact path that could not be written.
+        path: String,
+        /// What is in the way.
+        reason: String,
+    },
+    /// A Merge source or destination is not a YAML (or JSON) mapping.
+    #[error("{field}: cannot merge '{file}': {reason}")]
+    MergeInvalidYaml {
+        /// The `from` field.
+        field: SpecField,
+        /// The file that does not parse: `@alias/path` or `@artifact/path`.
+        file: String,
+        /// Why, with the line and column where known.
+        reason: String,
+    },
+    /// An Extract source file does not end in `.tar.gz` or `.tgz`.
+    #[error("{field}: '{path}' is not a .tar.gz or .tgz file")]
+    ExtractNotTarball {
+        /// The `from` field.
+        field: SpecField,
+        /// The file, as `@alias/path`.
+        path: String,
+    },
+    /// An Extract source is a directory.
+    #[error("{field}: '{path}' is a directory; Extract takes .tar.gz or .tgz files")]
+    ExtractDirectory {
+        /// The `from` field.
+        field: SpecField,
+        /// The directory, as `@alias/path`.
+        path: String,
+    },
+    /// An Extract source is not a valid gzipped tarball.
+    #[error("{field}: '{path}' is not a valid gzipped tarball")]
+    ExtractInvalidArchive {
+        /// The `from` field.
+        field: SpecField,
+        /// The tarball, as `@alias/path`.
+        path: String,
+        /// What the extraction found.
+        #[source]
+        source: Box<UntarError>,
+    },
+    /// An Extract source holds an entry that is refused: a link, a device, an absolute
+    /// name or one with `..`.
+    #[error("{field}: '{path}' holds an entry that cannot be extracted safely")]
+    ExtractUnsafeEntry {
+        /// The `from` field.
+        field: SpecField,
+        /// The tarball, as `@alias/path`.
+        path: String,
+        /// The refused entry.
+        #[source]
+        source: Box<UntarError>,
+    },
+    /// A size limit of the build was exceeded.
+    #[error("{field}: {what} exceeds the limit of {limit} bytes")]
+    SizeLimit {
+        /// The `from` field.
+        field: SpecField,
+        /// What grew too large.
+        what: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// The caller's cancellation check asked the build to stop.
+    #[error("building {artifact} was cancelled")]
+    Cancelled {
+        /// The artifact's field path (`spec.artifacts[0]`).
+        artifact: String,
+    },
+}
+
+/// A field of a generator's spec and its value, as error messages show them:
+/// `spec.artifacts[1].copy[0].from '@chart/values.yaml'`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecField {
+    /// The field path, e.g. `spec.artifacts[1].copy[0].from`.
+    pub path: String,
+    /// The field's value.
+    pub value: String,
+}
+
+impl SpecField {
+    /// The field at `path` holding `value`.
+    #[must_use]
+    pub fn new(path: impl Into<String>, value: impl Into<String>) -> Self {
+        SpecField {
+            path: path.into(),
+            value: value.into(),
+        }
+    }
+}
+
+impl fmt::Display for SpecField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} '{}'", self.path, self.value)
+    }
 }
 
 impl Error {
@@ -303,7 +499,23 @@ impl Error {
     #[must_use]
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Io { .. } => ErrorKind::Io,
+            Error::Io { .. } | Error::Cancelled { .. } | Error::Store { .. } => ErrorKind::Io,
+            Error::UnknownAlias { .. } => ErrorKind::UnknownAlias,
+            Error::InvalidFrom { .. } => ErrorKind::InvalidFrom,
+            Error::InvalidTo { .. } => ErrorKind::InvalidTo,
+            Error::SourceNotFound { .. } => ErrorKind::SourceNotFound,
+            Error::InvalidGlob { .. } => ErrorKind::InvalidGlob,
+            Error::NoGlobMatch { .. } => ErrorKind::NoGlobMatch,
+            Error::InvalidExclude { .. } => ErrorKind::InvalidExclude,
+            Error::AllExcluded { .. } => ErrorKind::AllExcluded,
+            Error::PathEscape { .. } => ErrorKind::PathEscape,
+            Error::CopyConflict { .. } => ErrorKind::CopyConflict,
+            Error::MergeInvalidYaml { .. } => ErrorKind::MergeInvalidYaml,
+            Error::ExtractNotTarball { .. } => ErrorKind::ExtractNotTarball,
+            Error::ExtractDirectory { .. } => ErrorKind::ExtractDirectory,
+            Error::ExtractInvalidArchive { .. } => ErrorKind::ExtractInvalidArchive,
+            Error::ExtractUnsafeEntry { .. } => ErrorKind::ExtractUnsafeEntry,
+            Error::SizeLimit { .. } => ErrorKind::SizeLimit,
             Error::InvalidManifest { .. } | Error::InvalidSpec { .. } => ErrorKind::InvalidSpec,
             Error::PathPatternInvalidFormat { .. } => ErrorKind::PathPatternInvalidFormat,
             Error::PathPatternUnknownAlias { .. } => ErrorKind::PathPatternUnknownAlias,

@@ -1,8 +1,12 @@
 //! A scripted API server on kube's mock service (`tower_test::mock`): each test lists
 //! the exact requests it expects and the responses to give, and the script fails the
 //! test on any difference, on a missing request, and on a request beyond the script.
+//! It also fails a request that the sample RBAC (`docs/kubernetes/rbac.yaml`) does not
+//! grant: see [`rbac`].
 
 #![allow(dead_code, unreachable_pub)]
+
+pub mod rbac;
 
 use std::time::Duration;
 
@@ -106,6 +110,14 @@ pub fn scripted_client(script: Vec<Exchange>) -> (Client, JoinHandle<()>) {
                 parts.uri.path_and_query().unwrap().as_str(),
                 exchange.uri,
                 "uri of request #{index}"
+            );
+            rbac::assert_granted(
+                &parts.method,
+                parts.uri.path_and_query().unwrap().as_str(),
+                parts
+                    .headers
+                    .get(http::header::CONTENT_TYPE)
+                    .map(|v| v.to_str().unwrap()),
             );
             let bytes = body.collect_bytes().await.unwrap();
             match exchange.body {

@@ -1,22 +1,29 @@
-//! [`Storage::archive`]: a directory tree into a reproducible `.tar.gz` artifact.
+//! Reproducible `.tar.gz` artifacts: [`Storage::archive`] (a directory, Go's call) and
+//! [`Storage::archive_content_addressed`] (a directory or a list of entries, named after
+//! the digest).
 
+mod content;
+mod entries;
 mod gzip;
 mod tar;
+mod walk;
 
 use std::{
-    fs::{self, File, Metadata},
-    io::Write,
+    fs::{self, Metadata},
+    io::{self, Write},
     path::Path,
+    time::Instant,
 };
 
-use walkdir::WalkDir;
+use flux_artifact_digest::Digest;
 
-use self::{
-    gzip::GzipWriter,
-    tar::{ContentError, EntryType, TarWriter},
+pub use self::{
+    content::{ArchiveSource, StoredArchive},
+    entries::{ArchiveEntries, ArchiveEntryError},
 };
+use self::{gzip::GzipWriter, tar::TarWriter};
 use crate::{
-    Artifact, Error, Storage,
+    Artifact, DirProblem, Error, Storage,
     sourceignore::{Matcher, Pattern, default_patterns, vcs_patterns},
     write::{ARTIFACT_FILE_MODE, HashingWriter, StagedFile, record_write},
 };
@@ -31,7 +38,7 @@ pub const DEFAULT_DIR_MODE: u32 = 0o750;
 pub const DEFAULT_COMPRESSION_LEVEL: u8 = 6;
 
 /// Chunk size for reading files into the archive.
-const READ_BUFFER: usize = 128 * 1024;
+pub(crate) const READ_BUFFER: usize = 128 * 1024;
 
 /// Decides which entries [`Storage::archive`] leaves out.
 ///
@@ -55,8 +62,33 @@ impl<F: Fn(&Path, &Metadata) -> bool> ArchiveFilter for F {
     }
 }
 
-/// An [`ArchiveFilter`] applying Flux's `.sourceignore` rules; made by
-/// [`source_ignore_filter`].
+/// Decides which entries of an [`ArchiveEntries`] list
+/// [`Storage::archive_content_addressed`] leaves out: the counterpart of
+/// [`ArchiveFilter`] for entries that need not exist on disk (bytes, implied
+/// directories), so it sees whether the entry is a directory instead of its metadata.
+///
+/// It is asked exactly what an [`ArchiveFilter`] would be asked about the directory the
+/// list describes: `path` is the entry's archive path (`apps/base/kustomization.yaml`),
+/// every directory is offered, implied ones included, the root never is, and excluding
+/// a directory leaves out its entry only, not the entries below it.
+///
+/// Any `Fn(&Path, bool) -> bool` closure is a filter; [`SourceIgnoreFilter`] is one
+/// too, so [`source_ignore_filter`] gives the same result on a list as on the
+/// directory it describes.
+pub trait EntryFilter {
+    /// Returns true to leave the entry out of the archive; `is_dir` tells a directory
+    /// from a file.
+    fn exclude_entry(&self, path: &Path, is_dir: bool) -> bool;
+}
+
+impl<F: Fn(&Path, bool) -> bool> EntryFilter for F {
+    fn exclude_entry(&self, path: &Path, is_dir: bool) -> bool {
+        self(path, is_dir)
+    }
+}
+
+/// An [`ArchiveFilter`] and [`EntryFilter`] applying Flux's `.sourceignore` rules; made
+/// by [`source_ignore_filter`].
 #[derive(Debug, Clone)]
 pub struct SourceIgnoreFilter {
     matcher: Matcher,
@@ -70,14 +102,26 @@ impl SourceIgnoreFilter {
     }
 }
 
-impl ArchiveFilter for SourceIgnoreFilter {
-    fn exclude(&self, path: &Path, metadata: &Metadata) -> bool {
+impl SourceIgnoreFilter {
+    fn is_excluded(&self, path: &Path, is_dir: bool) -> bool {
         let parts: Vec<std::borrow::Cow<'_, str>> = path
             .components()
             .map(|c| c.as_os_str().to_string_lossy())
             .collect();
         let parts: Vec<&str> = parts.iter().map(AsRef::as_ref).collect();
-        self.matcher.is_excluded(&parts, metadata.is_dir())
+        self.matcher.is_excluded(&parts, is_dir)
+    }
+}
+
+impl ArchiveFilter for SourceIgnoreFilter {
+    fn exclude(&self, path: &Path, metadata: &Metadata) -> bool {
+        self.is_excluded(path, metadata.is_dir())
+    }
+}
+
+impl EntryFilter for SourceIgnoreFilter {
+    fn exclude_entry(&self, path: &Path, is_dir: bool) -> bool {
+        self.is_excluded(path, is_dir)
     }
 }
 
@@ -118,6 +162,13 @@ impl Storage {
     /// sets the artifact's `digest`, `size` (compressed bytes) and `last_update_time`
     /// (Go: `Archive`).
     ///
+    /// This is the Go SDK's call, kept for parity and for fixed file names. A producer
+    /// should prefer [`archive_content_addressed`](Self::archive_content_addressed),
+    /// which names the file after its digest (so garbage collection can keep the
+    /// previous versions, and a consumer mid-download never sees its file replaced),
+    /// leaves an unchanged result untouched, takes the locks it needs, and also archives
+    /// lists of entries without a staging copy.
+    ///
     /// The tarball is reproducible: the same tree gives the same bytes, hence the same
     /// digest, on any machine and whatever the files' owners, times or the order the
     /// filesystem lists them in. Entries come in byte order of their names, starting
@@ -129,11 +180,12 @@ impl Storage {
     ///
     /// The archive streams in one pass, walk → tar → gzip → digest → temporary file,
     /// with memory independent of the tree's size; the temporary file is renamed into
-    /// place only when complete.
+    /// place only when complete. Take the artifact's [`lock`](Self::lock) around the
+    /// call if other writers may write the same artifact.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidDir`] if `dir` is missing or not a directory,
+    /// [`Error::InvalidDir`] if `dir` is missing, not a directory or empty,
     /// [`Error::ArchiveSource`] if an entry cannot be read (or a file changes size while
     /// being read), [`Error::Io`] for write failures, and path errors. On error the
     /// artifact and its previous file are unchanged.
@@ -144,88 +196,125 @@ impl Storage {
         filter: Option<&dyn ArchiveFilter>,
     ) -> Result<(), Error> {
         let dir = dir.as_ref();
-        if !fs::metadata(dir).is_ok_and(|m| m.is_dir()) {
-            return Err(Error::InvalidDir {
-                path: dir.to_path_buf(),
-            });
-        }
+        check_dir(dir)?;
         let target = self.resolve(artifact)?;
+        let started = Instant::now();
         let mut staged = StagedFile::create(&target)?;
-        let temp_path = staged.path().to_path_buf();
-        let sink = HashingWriter::new(staged.file(), self.digest_algorithm().digester());
-        let write_error = Error::io("write", &temp_path);
-        let gzip = GzipWriter::new(sink, self.compression_level(), self.compression_threads())
-            .map_err(Error::io("write", &temp_path))?;
-        let gzip = write_tree(dir, filter, gzip, &temp_path)?;
-        let sink = gzip.finish().map_err(write_error)?;
-        let (_, digest, size) = sink.finish();
-        staged.commit(ARTIFACT_FILE_MODE, self.fsync())?;
-        record_write(artifact, digest, size);
+        let written = self.write_archive(&mut staged, Tree::Dir { dir, filter })?;
+        staged.commit(&target, ARTIFACT_FILE_MODE, self.fsync())?;
+        self.record_archive(started, &written, true);
+        record_write(artifact, written.digest, written.size);
         Ok(())
+    }
+
+    /// Streams the tar stream of `tree` through gzip and the digester into `staged`.
+    pub(crate) fn write_archive(&self, staged: &mut StagedFile, tree: Tree<'_>) -> Result<Written, Error> {
+        let temp_path = staged.path().to_path_buf();
+        let write_error = || Error::io("write", &temp_path);
+        let sink = HashingWriter::new(staged.file(), self.digest_algorithm().digester());
+        let gzip = GzipWriter::new(sink, self.compression_level(), self.compression_threads())
+            .map_err(write_error())?;
+        let mut tar = TarWriter::new(CountingWriter::new(gzip));
+        match tree {
+            Tree::Dir { dir, filter } => walk::write_dir(dir, filter, &mut tar, &temp_path)?,
+            Tree::Entries { entries, filter } => entries.write(filter, &mut tar, &temp_path)?,
+        }
+        let counted = tar.finish().map_err(write_error())?;
+        let input = counted.count;
+        let sink = counted.inner.finish().map_err(write_error())?;
+        let (_, digest, size) = sink.finish();
+        Ok(Written { digest, size, input })
+    }
+
+    /// Counts a finished archive in the attached metrics, if any.
+    pub(crate) fn record_archive(&self, started: Instant, written: &Written, new_file: bool) {
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = self.metrics() {
+            metrics.record(started.elapsed(), written.input, written.size, new_file);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = (started, written, new_file);
     }
 }
 
-/// Writes the tar stream of `dir` into `out` and returns `out`.
-pub(crate) fn write_tree<W: Write>(
-    dir: &Path,
-    filter: Option<&dyn ArchiveFilter>,
-    out: W,
-    out_path: &Path,
-) -> Result<W, Error> {
-    let mut tar = TarWriter::new(out);
-    let mut buf = vec![0u8; READ_BUFFER];
-    let write_error = |e| Error::Io {
-        op: "write",
-        path: out_path.to_path_buf(),
-        source: e,
+/// What to put into a tar stream.
+pub(crate) enum Tree<'a> {
+    /// A directory walk, as [`Storage::archive`].
+    Dir {
+        dir: &'a Path,
+        filter: Option<&'a dyn ArchiveFilter>,
+    },
+    /// A list of entries.
+    Entries {
+        entries: &'a ArchiveEntries,
+        filter: Option<&'a dyn EntryFilter>,
+    },
+}
+
+/// The outcome of [`Storage::write_archive`].
+pub(crate) struct Written {
+    pub(crate) digest: Digest,
+    /// Compressed bytes: the file's size.
+    pub(crate) size: u64,
+    /// Uncompressed bytes: the tar stream's size.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) input: u64,
+}
+
+/// Checks the directory given to an archive call, with the reason if it cannot be one.
+pub(crate) fn check_dir(dir: &Path) -> Result<(), Error> {
+    let invalid = |problem| Error::InvalidDir {
+        path: dir.to_path_buf(),
+        problem,
     };
-    for entry in WalkDir::new(dir)
-        .follow_links(false)
-        .follow_root_links(true)
-        .sort_by_file_name()
-    {
-        let entry = entry.map_err(|e| {
-            let path = e.path().unwrap_or(dir).to_path_buf();
-            Error::ArchiveSource {
-                path,
-                source: e.into(),
-            }
-        })?;
-        let kind = entry.file_type();
-        if !kind.is_file() && !kind.is_dir() {
-            continue;
-        }
-        let source_error = |source| Error::ArchiveSource {
-            path: entry.path().to_path_buf(),
-            source,
-        };
-        let metadata = entry.metadata().map_err(|e| source_error(e.into()))?;
-        let relative = entry.path().strip_prefix(dir).unwrap_or(entry.path());
-        if entry.depth() > 0 && filter.is_some_and(|f| f.exclude(relative, &metadata)) {
-            continue;
-        }
-        let name = entry_name(relative);
-        if kind.is_dir() {
-            tar.write_header(&name, EntryType::Dir, DEFAULT_DIR_MODE, 0)
-                .map_err(write_error)?;
-            continue;
-        }
-        let mut file = File::open(entry.path()).map_err(source_error)?;
-        let size = metadata.len();
-        tar.write_header(&name, EntryType::File, file_mode(&metadata), size)
-            .map_err(write_error)?;
-        tar.write_content(&mut file, size, &mut buf)
-            .map_err(|e| match e {
-                ContentError::Read(e) => source_error(e),
-                ContentError::Write(e) => write_error(e),
-            })?;
+    if dir.as_os_str().is_empty() {
+        return Err(invalid(DirProblem::EmptyPath));
     }
-    tar.finish().map_err(write_error)
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(invalid(DirProblem::NotADirectory)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(invalid(DirProblem::Missing)),
+        Err(e) if e.kind() == io::ErrorKind::NotADirectory => Err(invalid(DirProblem::Missing)),
+        Err(source) => Err(Error::ArchiveSource {
+            path: dir.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Passes writes through, counting the bytes.
+pub(crate) struct CountingWriter<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W> CountingWriter<W> {
+    fn new(inner: W) -> Self {
+        CountingWriter { inner, count: 0 }
+    }
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.inner.write_all(buf)?;
+        self.count += buf.len() as u64;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// The tar name of a path relative to the archive root: `.` for the root, otherwise
 /// the components joined with `/`, as bytes (names need not be UTF-8 on Unix).
-fn entry_name(relative: &Path) -> Vec<u8> {
+pub(crate) fn entry_name(relative: &Path) -> Vec<u8> {
     if relative.as_os_str().is_empty() {
         return b".".to_vec();
     }
@@ -240,29 +329,35 @@ fn entry_name(relative: &Path) -> Vec<u8> {
 }
 
 #[cfg(unix)]
-fn os_bytes(s: &std::ffi::OsStr) -> std::borrow::Cow<'_, [u8]> {
+pub(crate) fn os_bytes(s: &std::ffi::OsStr) -> std::borrow::Cow<'_, [u8]> {
     std::borrow::Cow::Borrowed(std::os::unix::ffi::OsStrExt::as_bytes(s))
 }
 
 #[cfg(not(unix))]
-fn os_bytes(s: &std::ffi::OsStr) -> std::borrow::Cow<'_, [u8]> {
+pub(crate) fn os_bytes(s: &std::ffi::OsStr) -> std::borrow::Cow<'_, [u8]> {
     match s.to_string_lossy() {
         std::borrow::Cow::Borrowed(s) => std::borrow::Cow::Borrowed(s.as_bytes()),
         std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(s.into_bytes()),
     }
 }
 
+/// The archive mode of a regular file: 0700 if any execute bit is set, else 0600.
 #[cfg(unix)]
-fn file_mode(metadata: &Metadata) -> u32 {
+pub(crate) fn file_mode(metadata: &Metadata) -> u32 {
     use std::os::unix::fs::PermissionsExt;
-    if metadata.permissions().mode() & 0o111 != 0 {
+    mode_for(metadata.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+pub(crate) fn file_mode(_metadata: &Metadata) -> u32 {
+    DEFAULT_FILE_MODE
+}
+
+/// [`DEFAULT_EXE_FILE_MODE`] or [`DEFAULT_FILE_MODE`].
+pub(crate) fn mode_for(executable: bool) -> u32 {
+    if executable {
         DEFAULT_EXE_FILE_MODE
     } else {
         DEFAULT_FILE_MODE
     }
-}
-
-#[cfg(not(unix))]
-fn file_mode(_metadata: &Metadata) -> u32 {
-    DEFAULT_FILE_MODE
 }

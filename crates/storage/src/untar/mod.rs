@@ -1,6 +1,7 @@
 //! [`untar`]: safe extraction of (gzipped) tarballs, with the rules of Flux's
 //! `fluxcd/pkg/tar` and stricter checks where those are lax.
 
+mod error;
 mod reader;
 
 use std::{
@@ -15,6 +16,7 @@ use std::{
 
 use cap_std::{ambient_authority, fs::Dir};
 
+pub use self::error::{TarFormatError, UntarError};
 use self::reader::{EntryHeader, TarReader};
 
 /// Default cap on the bytes an extraction writes: 100 MiB, as Flux's
@@ -119,98 +121,22 @@ pub struct UntarSummary {
     pub bytes: u64,
 }
 
-/// Why an extraction stopped. Each refusal of an entry names the entry.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum UntarError {
-    /// The target exists and is not a directory (symlinks included).
-    #[error("dir '{}' must be a directory", path.display())]
-    NotADirectory {
-        /// The target.
-        path: PathBuf,
-    },
-    /// The input does not start like gzip data.
-    #[error("requires gzip-compressed body: {reason}")]
-    NotGzip {
-        /// What was found instead.
-        reason: String,
-    },
-    /// The compressed or tar stream is corrupt or ends early.
-    #[error("tar error: {source}")]
-    Stream {
-        /// The decoding error.
-        source: io::Error,
-    },
-    /// An entry name is absolute.
-    #[error("tar entry {name:?} has an absolute path")]
-    AbsolutePath {
-        /// The entry name.
-        name: String,
-    },
-    /// An entry name has a `..` component.
-    #[error("tar entry {name:?} contains a '..' component")]
-    ParentTraversal {
-        /// The entry name.
-        name: String,
-    },
-    /// An entry name is empty, or has a backslash, a NUL or a drive prefix.
-    #[error("tar entry {name:?} has an invalid name: {reason}")]
-    InvalidName {
-        /// The entry name.
-        name: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-    /// A symlink, refused unless [`UntarOptions::skip_symlinks`] is set.
-    #[error("tar entry {name:?} is a symlink, which is not allowed in this context")]
-    Symlink {
-        /// The entry name.
-        name: String,
-    },
-    /// A hard link: never extracted, since its target could be any file.
-    #[error("tar entry {name:?} is a hard link, which is not allowed")]
-    Hardlink {
-        /// The entry name.
-        name: String,
-    },
-    /// A device, FIFO, sparse file or other type that is not a file or directory.
-    #[error("tar entry {name:?} has unsupported type {:?}", *type_flag as char)]
-    UnsupportedType {
-        /// The entry name.
-        name: String,
-        /// The tar type flag.
-        type_flag: u8,
-    },
-    /// The archive is bigger than the cap.
-    #[error("tar {name:?} is bigger than max archive size of {limit} bytes")]
-    TooLarge {
-        /// The entry at which the cap was exceeded.
-        name: String,
-        /// The cap.
-        limit: u64,
-    },
-    /// Writing into the target failed, including an entry whose path would lead out of
-    /// the target through an existing symlink.
-    #[error("cannot {op} {}: {source}", path.display())]
-    Write {
-        /// What was being done.
-        op: &'static str,
-        /// The path, relative to the target for entries.
-        path: PathBuf,
-        /// The underlying error.
-        source: io::Error,
-    },
-}
-
 /// Extracts a tarball read from `reader` into `dir`, which is created if missing.
 ///
 /// Only regular files and directories are written. Refused, each with its own
 /// [`UntarError`]: absolute names, names with a `..` component, a backslash, NUL or
 /// drive prefix; symlinks (unless skipped); hard links; devices, FIFOs and other types;
-/// extension headers over 1 MiB; and anything beyond the size cap. Directories are
-/// created with their mode plus owner `rwx`, files with their mode plus owner `rw`, so
-/// that an archive cannot make its own output unreadable or undeletable; file mtimes
-/// come from the archive, capped at the current time.
+/// entries whose mode field names another file type than their type flag; extension
+/// headers over 1 MiB; and anything beyond the size cap. Directories are created with
+/// their permission bits plus owner `rwx`, files with theirs plus owner `rw`, so that
+/// an archive cannot make its own output unreadable or undeletable; setuid, setgid and
+/// sticky bits are dropped, as Flux does. File mtimes come from the archive, capped at
+/// the current time.
+///
+/// The stream is read as Go's `archive/tar` reads it, so that this extracts the tree
+/// Flux extracts from the same bytes: hard links, symlinks, devices, directories and
+/// FIFOs carry no data whatever their size field says (their declared size still counts
+/// towards the cap, as in Flux), and a PAX `size` overrides the header's.
 ///
 /// All writes go through a handle on `dir` that resolves paths beneath it only
 /// (`openat2(RESOLVE_BENEATH)` on Linux, via `cap-std`), so nothing is written outside
@@ -292,10 +218,7 @@ fn extract(input: impl Read, root: &Dir, options: &UntarOptions) -> Result<Untar
         buf: vec![0u8; 64 * 1024],
         now: SystemTime::now(),
     };
-    while let Some(header) = tar
-        .next_header()
-        .map_err(|source| UntarError::Stream { source })?
-    {
+    while let Some(header) = tar.next_header().map_err(stream_error)? {
         extractor.entry(&header, &mut tar)?;
     }
     // Read what follows the end marker, so that a corrupt or truncated gzip stream is
@@ -306,17 +229,28 @@ fn extract(input: impl Read, root: &Dir, options: &UntarOptions) -> Result<Untar
     } else {
         u64::MAX
     };
-    let trailing = io::copy(&mut (&mut rest).take(allowance), &mut io::sink())
-        .map_err(|source| UntarError::Stream { source })?;
+    let trailing = io::copy(&mut (&mut rest).take(allowance), &mut io::sink()).map_err(stream_error)?;
     if trailing == allowance {
-        return Err(UntarError::Stream {
-            source: io::Error::new(
-                io::ErrorKind::InvalidData,
-                "more than 1 MiB of data after the end of the archive",
-            ),
+        return Err(UntarError::Malformed {
+            reason: TarFormatError::TrailingData {
+                limit: MAX_TRAILING_DATA,
+            },
         });
     }
     Ok(extractor.summary)
+}
+
+/// A read error as an [`UntarError`]: the reader's format errors are typed.
+fn stream_error(source: io::Error) -> UntarError {
+    match source
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<TarFormatError>())
+    {
+        Some(reason) => UntarError::Malformed {
+            reason: reason.clone(),
+        },
+        None => UntarError::Stream { source },
+    }
 }
 
 /// The state of one extraction.
@@ -345,11 +279,18 @@ impl Extractor<'_> {
         if self.options.filter.as_ref().is_some_and(|skip| skip(&path, kind)) {
             return Ok(());
         }
+        if mode_contradicts(kind, header.mode) {
+            return Err(UntarError::TypeMismatch {
+                name,
+                type_flag: header.type_flag,
+                mode: header.mode,
+            });
+        }
         match kind {
             EntryKind::Directory => {
                 self.summary.directories += 1;
                 if !path.as_os_str().is_empty() {
-                    self.create_dirs(&path, header.mode | 0o700)?;
+                    self.create_dirs(&path, permissions(header.mode) | 0o700)?;
                 }
             }
             EntryKind::File => {
@@ -357,6 +298,12 @@ impl Extractor<'_> {
                     return Err(UntarError::InvalidName {
                         name,
                         reason: "a file cannot be the root",
+                    });
+                }
+                if header.name.ends_with(b"/") {
+                    return Err(UntarError::InvalidName {
+                        name,
+                        reason: "a file name cannot end with '/'",
                     });
                 }
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -386,7 +333,7 @@ impl Extractor<'_> {
         let mut builder = cap_std::fs::DirBuilder::new();
         builder.recursive(true);
         #[cfg(unix)]
-        cap_std::fs::DirBuilderExt::mode(&mut builder, mode & 0o7777);
+        cap_std::fs::DirBuilderExt::mode(&mut builder, mode);
         #[cfg(not(unix))]
         let _ = mode;
         self.root
@@ -415,17 +362,29 @@ impl Extractor<'_> {
         let mut open = cap_std::fs::OpenOptions::new();
         open.write(true).create(true).truncate(true);
         #[cfg(unix)]
-        cap_std::fs::OpenOptionsExt::mode(&mut open, (header.mode | 0o600) & 0o7777);
-        let mut file = self
-            .root
-            .open_with(path, &open)
-            .map_err(|e| write_error("create", e))?
-            .into_std();
+        {
+            cap_std::fs::OpenOptionsExt::mode(&mut open, permissions(header.mode) | 0o600);
+            // A FIFO planted at the entry's path would block a plain open for writing
+            // until some reader came along; non-blocking, the open fails (or succeeds,
+            // and the type check below refuses it). Regular files ignore the flag.
+            cap_std::fs::OpenOptionsExt::custom_flags(&mut open, non_blocking_flag());
+        }
+        let not_a_file = || io::Error::new(io::ErrorKind::InvalidInput, "exists and is not a regular file");
+        let file = self.root.open_with(path, &open).map_err(|e| {
+            #[cfg(unix)]
+            if e.raw_os_error() == Some(rustix::io::Errno::NXIO.raw_os_error()) {
+                return write_error("create", not_a_file());
+            }
+            write_error("create", e)
+        })?;
+        let is_file = file.metadata().map_err(|e| write_error("inspect", e))?.is_file();
+        if !is_file {
+            return Err(write_error("create", not_a_file()));
+        }
+        let mut file = file.into_std();
         let mut written: u64 = 0;
         loop {
-            let n = tar
-                .read(&mut self.buf)
-                .map_err(|source| UntarError::Stream { source })?;
+            let n = tar.read(&mut self.buf).map_err(stream_error)?;
             if n == 0 {
                 break;
             }
@@ -451,9 +410,37 @@ impl Extractor<'_> {
     }
 }
 
+#[cfg(unix)]
+fn non_blocking_flag() -> i32 {
+    i32::try_from(rustix::fs::OFlags::NONBLOCK.bits()).unwrap_or(0)
+}
+
+/// The permission bits of a mode field: no setuid, setgid or sticky bit (Flux keeps
+/// `mode.Perm()` only), so an archive cannot plant a setuid file.
+fn permissions(mode: i64) -> u32 {
+    u32::try_from(mode & 0o777).unwrap_or(0)
+}
+
+/// Whether the file-type bits of a mode field make Go's `archive/tar` see another kind
+/// than the type flag says. Flux's `untar` switches on `FileInfo().Mode()`, where a
+/// `0o040000` makes a regular-file entry a directory and a `0o120000` a symlink, while
+/// a directory flag wins over any bits. Bits that name no type (or a regular file) are
+/// ignored, as in Go.
+fn mode_contradicts(kind: EntryKind, mode: i64) -> bool {
+    const DIR: i64 = 0o040000;
+    const SPECIAL: [i64; 5] = [0o010000, 0o020000, 0o060000, 0o120000, 0o140000];
+    let bits = mode & !0o7777;
+    match kind {
+        EntryKind::File => bits == DIR || SPECIAL.contains(&bits),
+        EntryKind::Symlink => bits == DIR,
+        EntryKind::Directory | EntryKind::Hardlink | EntryKind::Other => false,
+    }
+}
+
 fn entry_kind(type_flag: u8) -> EntryKind {
     match type_flag {
-        b'0' => EntryKind::File,
+        // Contiguous files are regular files to Go, hence to Flux.
+        b'0' | b'7' => EntryKind::File,
         b'5' => EntryKind::Directory,
         b'2' => EntryKind::Symlink,
         b'1' => EntryKind::Hardlink,

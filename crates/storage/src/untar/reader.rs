@@ -1,26 +1,42 @@
 //! A streaming tar reader for untrusted input: USTAR, GNU and PAX headers, with every
 //! extension header (PAX records, GNU long names) capped at 1 MiB as in Go's
 //! `archive/tar`, so a hostile header cannot make it allocate without bound.
+//!
+//! Which entries carry data follows Go's `archive/tar` (and Python's `tarfile`): hard
+//! links, symlinks, character and block devices, directories and FIFOs are header-only,
+//! whatever their size field says; every other type carries `size` bytes. A reader
+//! that disagrees would see a different tree in the same bytes than Flux does.
 
 use std::io::{self, Read};
 
+use super::error::TarFormatError;
+
 const BLOCK: usize = 512;
 /// Largest PAX or GNU long-name payload accepted (Go: `maxSpecialFileSize`).
-const MAX_SPECIAL_SIZE: u64 = 1 << 20;
+pub(crate) const MAX_SPECIAL_SIZE: u64 = 1 << 20;
 
 /// The header of one entry, after applying any extension headers before it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EntryHeader {
     /// Raw name bytes (PAX `path` or GNU long name if present, else prefix + name).
     pub(crate) name: Vec<u8>,
-    /// The type flag (`'0'`, `'5'`, `'2'`, …).
+    /// The type flag (`'0'`, `'5'`, `'2'`, …); an old-style `'\0'` is `'0'`, or `'5'`
+    /// when the name ends with `/`, as in Go.
     pub(crate) type_flag: u8,
-    /// Size of the entry's data.
+    /// The size the headers declare (PAX `size` if present), even for an entry that
+    /// carries no data: it is what Flux counts towards its extraction cap.
     pub(crate) size: u64,
-    /// Permission bits.
-    pub(crate) mode: u32,
+    /// The whole mode field: permission bits, and possibly file-type bits (`0o040000`
+    /// …) that Go's `FileInfo` reads.
+    pub(crate) mode: i64,
     /// Modification time in seconds since the epoch.
     pub(crate) mtime: i64,
+}
+
+/// Whether entries of this type are only a header, with no data after it, as Go's
+/// `archive/tar` decides (`isHeaderOnlyType`).
+pub(crate) fn is_header_only(type_flag: u8) -> bool {
+    matches!(type_flag, b'1'..=b'6')
 }
 
 /// Reads entries one after the other; the data of an entry is read through [`Read`]
@@ -34,8 +50,63 @@ pub(crate) struct TarReader<R> {
     finished: bool,
 }
 
-fn invalid(message: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, message.into())
+/// An `io::Error` carrying a [`TarFormatError`], which `untar` reports as such.
+fn malformed(error: TarFormatError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, error)
+}
+
+fn invalid_field(field: &'static str) -> io::Error {
+    malformed(TarFormatError::InvalidField { field })
+}
+
+/// The extension headers met before an entry. Each PAX header replaces the records of
+/// the one before it, and each long name the long name before it, as in Go.
+#[derive(Default)]
+struct Extensions {
+    long_name: Option<Vec<u8>>,
+    pax_path: Option<Vec<u8>>,
+    pax_size: Option<u64>,
+    pax_mtime: Option<i64>,
+}
+
+impl Extensions {
+    fn is_empty(&self) -> bool {
+        self.long_name.is_none()
+            && self.pax_path.is_none()
+            && self.pax_size.is_none()
+            && self.pax_mtime.is_none()
+    }
+
+    fn apply_pax(&mut self, payload: &[u8]) -> io::Result<()> {
+        self.pax_path = None;
+        self.pax_size = None;
+        self.pax_mtime = None;
+        for (key, value) in parse_pax_records(payload)? {
+            match key {
+                b"path" => self.pax_path = Some(value.to_vec()),
+                b"size" => {
+                    self.pax_size = Some(parse_decimal(value).ok_or_else(|| invalid_field("PAX size"))?)
+                }
+                b"mtime" => {
+                    self.pax_mtime = Some(parse_pax_time(value).ok_or_else(|| invalid_field("PAX mtime"))?)
+                }
+                k if k.starts_with(b"GNU.sparse.") => return Err(malformed(TarFormatError::Sparse)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The entry's name. Go lets a GNU long name win over a PAX path, Python's
+    /// `tarfile` the header that comes first: an entry with both is refused, so that
+    /// no reader can see another name than ours.
+    fn name(&mut self, header_name: Vec<u8>) -> io::Result<Vec<u8>> {
+        match (self.pax_path.take(), self.long_name.take()) {
+            (Some(_), Some(_)) => Err(malformed(TarFormatError::ConflictingNames)),
+            (Some(name), None) | (None, Some(name)) => Ok(name),
+            (None, None) => Ok(header_name),
+        }
+    }
 }
 
 impl<R: Read> TarReader<R> {
@@ -59,25 +130,22 @@ impl<R: Read> TarReader<R> {
             return Ok(None);
         }
         self.skip_rest()?;
-        let mut long_name: Option<Vec<u8>> = None;
-        let mut pax_path: Option<Vec<u8>> = None;
-        let mut pax_size: Option<u64> = None;
-        let mut pax_mtime: Option<i64> = None;
+        let mut extensions = Extensions::default();
         loop {
             let mut block = [0u8; BLOCK];
             if !self.read_block(&mut block)? {
                 self.finished = true;
-                return if long_name.is_some() || pax_path.is_some() || pax_size.is_some() {
-                    Err(invalid("archive ends after an extension header"))
-                } else {
+                return if extensions.is_empty() {
                     Ok(None)
+                } else {
+                    Err(malformed(TarFormatError::DanglingExtension))
                 };
             }
             if block.iter().all(|&b| b == 0) {
                 // The end marker is two zero blocks; a lone one followed by more data is
                 // corruption. A missing second block at end of input is tolerated.
                 if self.read_block(&mut block)? && block.iter().any(|&b| b != 0) {
-                    return Err(invalid("zero block followed by data"));
+                    return Err(malformed(TarFormatError::DataAfterZeroBlock));
                 }
                 self.finished = true;
                 return Ok(None);
@@ -86,44 +154,31 @@ impl<R: Read> TarReader<R> {
             match header.type_flag {
                 b'x' | b'g' | b'L' | b'K' => {
                     if header.size > MAX_SPECIAL_SIZE {
-                        return Err(invalid(format!(
-                            "extension header of {} bytes exceeds the {MAX_SPECIAL_SIZE} byte limit",
-                            header.size
-                        )));
+                        return Err(malformed(TarFormatError::ExtensionTooLarge {
+                            size: header.size,
+                            limit: MAX_SPECIAL_SIZE,
+                        }));
                     }
                     self.begin_data(header.size);
                     let mut payload = Vec::new();
                     self.read_to_end(&mut payload)?;
                     self.skip_rest()?;
                     match header.type_flag {
-                        b'x' => {
-                            for (key, value) in parse_pax_records(&payload)? {
-                                match key {
-                                    b"path" => pax_path = Some(value.to_vec()),
-                                    b"size" => pax_size = Some(parse_decimal(value, "PAX size")?),
-                                    b"mtime" => pax_mtime = Some(parse_pax_time(value)?),
-                                    k if k.starts_with(b"GNU.sparse.") => {
-                                        return Err(invalid("GNU sparse files are not supported"));
-                                    }
-                                    _ => {}
-                                }
-                            }
-                        }
-                        b'L' => long_name = Some(trim_nul(&payload).to_vec()),
+                        b'x' => extensions.apply_pax(&payload)?,
+                        b'L' => extensions.long_name = Some(trim_nul(&payload).to_vec()),
                         // Global headers and long link names do not affect extraction.
                         _ => {}
                     }
                 }
                 _ => {
-                    let size = pax_size.unwrap_or(header.size);
-                    self.begin_data(size);
-                    let name = pax_path.or(long_name).unwrap_or(header.name);
+                    let size = extensions.pax_size.unwrap_or(header.size);
+                    self.begin_data(if is_header_only(header.type_flag) { 0 } else { size });
                     return Ok(Some(EntryHeader {
-                        name,
+                        name: extensions.name(header.name)?,
                         type_flag: header.type_flag,
                         size,
                         mode: header.mode,
-                        mtime: pax_mtime.unwrap_or(header.mtime),
+                        mtime: extensions.pax_mtime.unwrap_or(header.mtime),
                     }));
                 }
             }
@@ -141,7 +196,10 @@ impl<R: Read> TarReader<R> {
         if skip > 0 {
             let copied = io::copy(&mut (&mut self.inner).take(skip), &mut io::sink())?;
             if copied != skip {
-                return Err(io::ErrorKind::UnexpectedEof.into());
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "tar entry data ends early",
+                ));
             }
         }
         self.remaining = 0;
@@ -195,7 +253,7 @@ struct RawHeader {
     name: Vec<u8>,
     type_flag: u8,
     size: u64,
-    mode: u32,
+    mode: i64,
     mtime: i64,
 }
 
@@ -215,19 +273,20 @@ impl RawHeader {
             [prefix, b"/", name].concat()
         };
         let size = parse_numeric(&block[124..136], "size")?;
-        let size = u64::try_from(size).map_err(|_| invalid("negative entry size"))?;
+        let size = u64::try_from(size).map_err(|_| invalid_field("size"))?;
         let mode = parse_numeric(&block[100..108], "mode")?;
         let mtime = parse_numeric(&block[136..148], "mtime")?;
         let mut type_flag = block[156];
-        if type_flag == 0 || type_flag == b'7' {
-            // Old-style regular files, and contiguous files, which are regular files.
+        if type_flag == 0 {
+            // Old-style regular files; a trailing slash made them directories (Go and
+            // Python agree). Contiguous files (`'7'`) stay what they are.
             type_flag = if full_name.ends_with(b"/") { b'5' } else { b'0' };
         }
         Ok(RawHeader {
             name: full_name,
             type_flag,
             size,
-            mode: u32::try_from(mode & 0o7777).unwrap_or(0),
+            mode,
             mtime,
         })
     }
@@ -242,13 +301,15 @@ fn verify_checksum(block: &[u8; BLOCK]) -> io::Result<()> {
         signed += i64::from(b as i8);
     }
     if recorded != unsigned && recorded != signed {
-        return Err(invalid("tar header checksum mismatch"));
+        return Err(malformed(TarFormatError::Checksum));
     }
     Ok(())
 }
 
-/// Octal (padded with spaces or NULs) or, with the high bit set, GNU base-256.
-fn parse_numeric(field: &[u8], what: &str) -> io::Result<i64> {
+/// Octal, padded with spaces or NULs on either side, or, with the high bit set, GNU
+/// base-256. As in Go, anything else inside the digits (`"12 34"`) is an error, not
+/// the end of the number.
+fn parse_numeric(field: &[u8], what: &'static str) -> io::Result<i64> {
     if let Some(&first) = field.first()
         && first & 0x80 != 0
     {
@@ -258,20 +319,25 @@ fn parse_numeric(field: &[u8], what: &str) -> io::Result<i64> {
         for (i, &b) in field.iter().enumerate() {
             let b = if i == 0 { (b ^ invert) & 0x7f } else { b ^ invert };
             if value >> 56 != 0 {
-                return Err(invalid(format!("{what} out of range")));
+                return Err(invalid_field(what));
             }
             value = value << 8 | u64::from(b);
         }
-        let value = i64::try_from(value).map_err(|_| invalid(format!("{what} out of range")))?;
+        let value = i64::try_from(value).map_err(|_| invalid_field(what))?;
         return Ok(if invert == 0xff { !value } else { value });
     }
-    let text = field.iter().copied().skip_while(|&b| b == b' ' || b == 0);
-    let digits: Vec<u8> = text.take_while(|&b| b != b' ' && b != 0).collect();
+    let padding = |b: &u8| *b == b' ' || *b == 0;
+    let start = field.iter().position(|b| !padding(b)).unwrap_or(field.len());
+    let end = field.iter().rposition(|b| !padding(b)).map_or(start, |i| i + 1);
+    let digits = &field[start..end];
     if digits.is_empty() {
         return Ok(0);
     }
-    let text = std::str::from_utf8(&digits).map_err(|_| invalid(format!("invalid {what} field")))?;
-    i64::from_str_radix(text, 8).map_err(|_| invalid(format!("invalid {what} field {text:?}")))
+    if !digits.iter().all(|b| (b'0'..=b'7').contains(b)) {
+        return Err(invalid_field(what));
+    }
+    let text = std::str::from_utf8(digits).map_err(|_| invalid_field(what))?;
+    i64::from_str_radix(text, 8).map_err(|_| invalid_field(what))
 }
 
 fn trim_nul(field: &[u8]) -> &[u8] {
@@ -279,47 +345,38 @@ fn trim_nul(field: &[u8]) -> &[u8] {
     &field[..end]
 }
 
-fn parse_decimal(value: &[u8], what: &str) -> io::Result<u64> {
-    std::str::from_utf8(value)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| invalid(format!("invalid {what} {:?}", String::from_utf8_lossy(value))))
+fn parse_decimal(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
 }
 
-/// Seconds of a PAX time (`1700000000.5`), fraction dropped.
-fn parse_pax_time(value: &[u8]) -> io::Result<i64> {
+/// Seconds of a PAX time (`1700000000.5`, `-10.5`), fraction dropped.
+fn parse_pax_time(value: &[u8]) -> Option<i64> {
     let seconds = value.split(|&b| b == b'.').next().unwrap_or_default();
-    std::str::from_utf8(seconds)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| invalid(format!("invalid PAX mtime {:?}", String::from_utf8_lossy(value))))
+    std::str::from_utf8(seconds).ok()?.parse().ok()
 }
 
 /// Splits PAX records `"<len> <key>=<value>\n"`.
 fn parse_pax_records(mut data: &[u8]) -> io::Result<Vec<(&[u8], &[u8])>> {
+    let bad = || malformed(TarFormatError::MalformedPax);
     let mut records = Vec::new();
     while !data.is_empty() {
-        let space = data
-            .iter()
-            .position(|&b| b == b' ')
-            .ok_or_else(|| invalid("malformed PAX record"))?;
+        let space = data.iter().position(|&b| b == b' ').ok_or_else(bad)?;
         let len: usize = std::str::from_utf8(&data[..space])
             .ok()
+            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|s| s.parse().ok())
             .filter(|&len| len > space + 1 && len <= data.len())
-            .ok_or_else(|| invalid("malformed PAX record length"))?;
+            .ok_or_else(bad)?;
         let (record, rest) = data.split_at(len);
         data = rest;
-        let body = record[space + 1..]
-            .strip_suffix(b"\n")
-            .ok_or_else(|| invalid("PAX record without newline"))?;
-        let eq = body
-            .iter()
-            .position(|&b| b == b'=')
-            .ok_or_else(|| invalid("PAX record without '='"))?;
+        let body = record[space + 1..].strip_suffix(b"\n").ok_or_else(bad)?;
+        let eq = body.iter().position(|&b| b == b'=').ok_or_else(bad)?;
         let (key, value) = (&body[..eq], &body[eq + 1..]);
         if key.is_empty() || (key == b"path" && value.contains(&0)) {
-            return Err(invalid("invalid PAX record"));
+            return Err(bad());
         }
         records.push((key, value));
     }
@@ -391,11 +448,118 @@ mod tests {
         );
     }
 
+    fn format_error(err: &io::Error) -> Option<&TarFormatError> {
+        err.get_ref().and_then(|e| e.downcast_ref())
+    }
+
     #[test]
     fn oversized_extension_headers_are_refused_before_reading_them() {
-        let data = archive(&[&header(b"x", b'x', MAX_SPECIAL_SIZE + 1)]);
+        // Nothing but the header: reading the payload would hit the end of input.
+        let data = header(b"x", b'x', MAX_SPECIAL_SIZE + 1);
         let err = TarReader::new(data.as_slice()).next_header().unwrap_err();
-        assert!(err.to_string().contains("exceeds"), "{err}");
+        assert_eq!(
+            format_error(&err),
+            Some(&TarFormatError::ExtensionTooLarge {
+                size: MAX_SPECIAL_SIZE + 1,
+                limit: MAX_SPECIAL_SIZE
+            }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn header_only_types_carry_no_data_whatever_their_size_says() {
+        for type_flag in *b"123456" {
+            let hidden = header(b"hidden", b'0', 0);
+            let data = archive(&[&header(b"entry", type_flag, 512), &hidden]);
+            let mut reader = TarReader::new(data.as_slice());
+            let first = reader.next_header().unwrap().unwrap();
+            assert_eq!((first.type_flag, first.size), (type_flag, 512));
+            let second = reader.next_header().unwrap().unwrap();
+            assert_eq!(second.name, b"hidden", "type {}", type_flag as char);
+        }
+    }
+
+    #[test]
+    fn regular_contiguous_and_unknown_types_carry_data() {
+        for type_flag in *b"07Z" {
+            let data = archive(&[&header(b"entry", type_flag, 5), b"hello"]);
+            let mut reader = TarReader::new(data.as_slice());
+            reader.next_header().unwrap().unwrap();
+            let mut content = Vec::new();
+            reader.read_to_end(&mut content).unwrap();
+            assert_eq!(content, b"hello", "type {}", type_flag as char);
+        }
+    }
+
+    #[test]
+    fn an_old_style_entry_with_a_trailing_slash_is_a_header_only_directory() {
+        let data = archive(&[&header(b"d/", 0, 512), &header(b"next", b'0', 0)]);
+        let mut reader = TarReader::new(data.as_slice());
+        assert_eq!(reader.next_header().unwrap().unwrap().type_flag, b'5');
+        assert_eq!(reader.next_header().unwrap().unwrap().name, b"next");
+    }
+
+    #[test]
+    fn a_pax_size_overrides_the_header_size() {
+        let records = b"12 size=700\n";
+        let data = archive(&[
+            &header(b"PaxHeaders.0/x", b'x', records.len() as u64),
+            records,
+            &header(b"x", b'0', 3),
+            &[7u8; 700],
+        ]);
+        let mut reader = TarReader::new(data.as_slice());
+        assert_eq!(reader.next_header().unwrap().unwrap().size, 700);
+        let mut content = Vec::new();
+        reader.read_to_end(&mut content).unwrap();
+        assert_eq!(content.len(), 700);
+    }
+
+    #[test]
+    fn each_pax_header_replaces_the_records_of_the_one_before() {
+        let path = b"14 path=first\n";
+        let mtime = b"12 mtime=10\n";
+        let data = archive(&[
+            &header(b"P/1", b'x', path.len() as u64),
+            path,
+            &header(b"P/2", b'x', mtime.len() as u64),
+            mtime,
+            &header(b"plain", b'0', 0),
+        ]);
+        let entry = TarReader::new(data.as_slice()).next_header().unwrap().unwrap();
+        assert_eq!((entry.name.as_slice(), entry.mtime), (&b"plain"[..], 10));
+    }
+
+    #[test]
+    fn a_pax_path_and_a_gnu_long_name_together_are_refused() {
+        let path = b"12 path=pax\n";
+        let data = archive(&[
+            &header(b"P/1", b'x', path.len() as u64),
+            path,
+            &header(b"././@LongLink", b'L', 4),
+            b"gnu\0",
+            &header(b"short", b'0', 0),
+        ]);
+        let err = TarReader::new(data.as_slice()).next_header().unwrap_err();
+        assert_eq!(
+            format_error(&err),
+            Some(&TarFormatError::ConflictingNames),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn numeric_fields_with_junk_between_digits_are_refused() {
+        assert_eq!(parse_numeric(b" 0000012\0", "size").unwrap(), 10);
+        assert_eq!(parse_numeric(b"\0\0\0\0", "size").unwrap(), 0);
+        for bad in [&b"12 34\0"[..], b"12\x0034", b"0000009\0", b"-12"] {
+            let err = parse_numeric(bad, "size").unwrap_err();
+            assert_eq!(
+                format_error(&err),
+                Some(&TarFormatError::InvalidField { field: "size" })
+            );
+        }
     }
 
     #[test]
@@ -430,9 +594,17 @@ mod tests {
 
     #[test]
     fn malformed_pax_records_are_errors() {
-        for bad in [&b"5 a=b"[..], b"x path=a\n", b"99 path=a\n", b"8 path\n"] {
-            assert!(
-                parse_pax_records(bad).is_err(),
+        for bad in [
+            &b"5 a=b"[..],
+            b"x path=a\n",
+            b"99 path=a\n",
+            b"8 path\n",
+            b"+9 path=a\n",
+        ] {
+            let err = parse_pax_records(bad).unwrap_err();
+            assert_eq!(
+                format_error(&err),
+                Some(&TarFormatError::MalformedPax),
                 "{:?}",
                 String::from_utf8_lossy(bad)
             );

@@ -1,9 +1,8 @@
-//! The one call the local mode makes to build and store an artifact: the seam to the
-//! builder (`crate::builder`), which the controller uses too.
+//! Building and storing one artifact with the controller's builder.
 
-use std::{collections::BTreeMap, io, path::PathBuf};
+use std::{collections::BTreeMap, path::PathBuf};
 
-use artifact_generator::{ArtifactRequest, Error};
+use artifact_generator::{ArtifactRequest, Error, builder::ArtifactBuilder, store_artifact};
 use flux_artifact::storage::{Artifact, Storage};
 
 /// A built and stored artifact.
@@ -20,15 +19,19 @@ pub(crate) struct Built {
 /// Builds `request`'s artifact from `sources` (alias → directory) and stores it as the
 /// artifact of the `ExternalArtifact` `namespace/<name>`.
 pub(crate) fn build(
-    _storage: &Storage,
-    _namespace: &str,
+    storage: &Storage,
+    namespace: &str,
     request: &ArtifactRequest,
-    _sources: &BTreeMap<String, PathBuf>,
+    sources: &BTreeMap<String, PathBuf>,
 ) -> Result<Built, Error> {
-    // INTERIM: replaced by the call to the builder when `generator-builder` is merged.
-    Err(Error::Io {
-        op: "build",
-        path: PathBuf::from(&request.artifact.name),
-        source: io::Error::new(io::ErrorKind::Unsupported, "the builder is not merged yet"),
+    let content = ArtifactBuilder::new(&request.artifact, sources)
+        .field_path(format!("spec.artifacts[{}]", request.index))
+        .build()?;
+    // Nothing collects garbage in the local mode, so the file needs no protection.
+    let artifact = store_artifact(storage, namespace, &request.artifact.name, &content)?.into_artifact();
+    Ok(Built {
+        artifact,
+        files: content.file_count(),
+        bytes: content.content_size(),
     })
 }
