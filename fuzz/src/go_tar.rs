@@ -9,8 +9,11 @@
 //! tree (the parity rule of `crates/storage/tests/untar_go_parity.rs`).
 //!
 //! One difference is deliberate and not modelled: Go hands a PAX global header (`g`) to
-//! Flux as an entry, and Flux writes an empty file named after it
-//! (`pax_global_header`); `untar` skips global headers. The model skips them as well.
+//! Flux as an entry, and Flux writes an empty file named after it (`pax_global_header`,
+//! or the header's own PAX `path`), so it also fails where that name is invalid or in
+//! the way of another entry. `untar` skips global headers, on purpose: an empty file
+//! named by metadata is not content. The model follows `untar` and skips them too, so
+//! that the comparison holds for the rest of the archive.
 
 use std::{
     collections::BTreeMap,

@@ -143,8 +143,9 @@ pub struct UntarSummary {
 /// header. So is what readers disagree on: a PAX path and a GNU long name on one entry,
 /// an old-style entry that is a directory by its header's name only, a global header
 /// between an extension header and its entry. An archive this extracts is one Flux
-/// extracts, to the same tree (Flux also writes an empty file for each global header,
-/// which this does not).
+/// extracts, to the same tree, but for PAX global headers: Go hands each to Flux as an
+/// entry, and Flux writes an empty file named after it (so it also fails where that
+/// name is invalid or taken); this skips them.
 ///
 /// All writes go through a handle on `dir` that resolves paths beneath it only
 /// (`openat2(RESOLVE_BENEATH)` on Linux, via `cap-std`), so nothing is written outside
