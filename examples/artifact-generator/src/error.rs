@@ -315,6 +315,17 @@ pub enum Error {
         /// The artifact's field path (`spec.artifacts[0]`).
         artifact: String,
     },
+    /// A built artifact could not be stored: a file it copies could not be read (or
+    /// changed while it was archived), or the storage could not be written. The SDK's
+    /// error is the [`source`](std::error::Error::source).
+    #[error("cannot store artifact {artifact}")]
+    Store {
+        /// The artifact, `namespace/name`.
+        artifact: String,
+        /// What the storage reported.
+        #[source]
+        source: flux_artifact::storage::Error,
+    },
 }
 
 /// A field of a generator's spec and its value, as error messages show them:
@@ -349,7 +360,7 @@ impl Error {
     #[must_use]
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Io { .. } | Error::Cancelled { .. } => ErrorKind::Io,
+            Error::Io { .. } | Error::Cancelled { .. } | Error::Store { .. } => ErrorKind::Io,
             Error::UnknownAlias { .. } => ErrorKind::UnknownAlias,
             Error::InvalidFrom { .. } => ErrorKind::InvalidFrom,
             Error::InvalidTo { .. } => ErrorKind::InvalidTo,
