@@ -14,3 +14,11 @@ pub mod builder;
 mod error;
 
 pub use crate::error::{Error, ErrorKind, SpecField};
+
+/// Internals reached by the fuzz targets in `fuzz/`; compiled only with `--cfg fuzzing`:
+/// the copy-spec parser and the doublestar matcher of excludes and Extract globs.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::builder::fuzzing::{ParsedCopy, Pattern, parse_copy};
+}

@@ -103,6 +103,8 @@
 //! ```
 
 mod doublestar;
+#[cfg(fuzzing)]
+pub(crate) mod fuzzing;
 mod goglob;
 mod ops;
 mod source;
