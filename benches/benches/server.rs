@@ -34,6 +34,8 @@ fn server(c: &mut Criterion) {
     };
     let (addr, stop) = runtime.block_on(async {
         let server = Server::bind(&options).await.expect("bind");
+        #[cfg(feature = "server-metrics")]
+        let server = server.with_metrics(flux_artifact_server::ServerMetrics::new());
         let addr = server.local_addr();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(server.serve(async move {

@@ -58,6 +58,15 @@
 //! | `kube` (feature `kube`) | `flux-artifact-kube` | `ExternalArtifact`, Flux sources, publishing, the integrity check |
 //! | `runtime` (feature `kube`) | `flux-artifact-runtime` | around a kube-rs `Controller`: leader gate, finalizer cleanup, orphan sweep, status conditions, Kubernetes and Flux events, retry backoff and jitter, `/healthz`, `/readyz` and `/metrics` |
 //!
+//! # A whole controller
+//!
+//! The crate's `examples/controller.rs` is a kube-rs `Controller` built on all of this,
+//! to copy from: the leader gate and its start-up checks, content-addressed archives of
+//! files held in memory, publishing, garbage collection, cleanup through a finalizer,
+//! status conditions, events, retries, probes and metrics. `cargo run -p flux-artifact
+//! --example controller --features kube,metrics -- --help` lists its flags; the
+//! repository's `docs/kubernetes.md` says what it needs from a cluster.
+//!
 //! # Features
 //!
 //! - `clap` (default): `clap::Args` for [`config::Options`], so a binary gets the Go
@@ -67,11 +76,12 @@
 //!   feature on your own `k8s-openapi` dependency (e.g. `features = ["v1_33"]`) or set
 //!   `K8S_OPENAPI_ENABLED_VERSION` in `.cargo/config.toml`'s `[env]`. The runtime's
 //!   health endpoint (`/healthz`, `/readyz`) comes with it (runtime feature `probes`).
-//! - `metrics`: Prometheus metrics with `prometheus-client`: `storage::ArchiveMetrics`
-//!   (archive duration and bytes), and with `kube`: `/metrics` on
-//!   the runtime's endpoint and `runtime::metrics::ReconcileMetrics`, the reconcile
-//!   metrics Flux's controllers expose (`controller_runtime_reconcile_total`,
-//!   `gotk_reconcile_duration_seconds`, …).
+//! - `metrics`: Prometheus metrics with `prometheus-client`: `server::ServerMetrics`
+//!   (the artifact server's requests, bytes, connections and latency,
+//!   `flux_artifact_server_*`) and `storage::ArchiveMetrics` (archive duration and
+//!   bytes); with `kube`: `/metrics` on the runtime's endpoint and
+//!   `runtime::metrics::ReconcileMetrics`, the reconcile metrics Flux's controllers
+//!   expose (`controller_runtime_reconcile_total`, `gotk_reconcile_duration_seconds`, …).
 #![cfg_attr(feature = "kube", doc = include_str!("flow.md"))]
 
 pub use flux_artifact_config as config;

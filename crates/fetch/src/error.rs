@@ -30,13 +30,43 @@ pub enum Error {
         /// The algorithm of the digest.
         algorithm: Algorithm,
     },
-    /// The URL is not an absolute `http://` URL.
+    /// The URL is not an absolute `http://` or `https://` URL.
     #[error("invalid artifact URL {url:?}: {reason}")]
     InvalidUrl {
         /// The URL as given.
         url: String,
         /// What is wrong with it.
         reason: String,
+    },
+    /// An `https://` URL, but this build of the crate has no TLS (its `tls` feature, on
+    /// by default, is off). Nothing was sent.
+    #[error("cannot fetch {url}: https needs the `tls` feature of flux-artifact-fetch")]
+    HttpsNotEnabled {
+        /// The URL as given.
+        url: String,
+    },
+    /// TLS failed: the server's certificate is not trusted, has expired or is not valid
+    /// for the URL's host, the server refused our client certificate (or wanted one and
+    /// got none), or the two sides share no protocol version or cipher suite. Not
+    /// retried: another attempt would meet the same certificates. The source is the
+    /// `rustls::Error`.
+    #[error("TLS with the server of {url} failed")]
+    Tls {
+        /// The URL requested.
+        url: String,
+        /// What TLS reported.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The fetcher was given no [`TlsConfig`](crate::TlsConfig) and the default one
+    /// (the platform's trusted roots) could not be built at the first `https://` fetch.
+    /// Nothing was sent.
+    #[cfg(feature = "tls")]
+    #[error("cannot set up TLS to fetch {url}")]
+    TlsSetup {
+        /// The URL requested.
+        url: String,
+        /// Why.
+        source: crate::TlsError,
     },
     /// The server answered 404: the artifact is not (or no longer) there. Callers
     /// usually requeue, as Flux does (Go: `ErrFileNotFound`).
@@ -151,6 +181,17 @@ mod tests {
             Error::Request {
                 url: url(),
                 source: Box::new(cause()),
+            },
+            Error::Tls {
+                url: url(),
+                source: Box::new(cause()),
+            },
+            #[cfg(feature = "tls")]
+            Error::TlsSetup {
+                url: url(),
+                source: crate::TlsError::PlatformRoots {
+                    source: Box::new(cause()),
+                },
             },
             Error::Body {
                 url: url(),

@@ -11,15 +11,11 @@ use std::{
 use bytes::Bytes;
 use flux_artifact_digest::{Algorithm, Digest, Digester};
 use flux_artifact_storage::{UntarError, UntarOptions, UntarSummary, untar};
-use http::{Request, StatusCode, Uri, header};
+use http::{Request, StatusCode, Uri, header, uri::Authority};
 use http_body_util::{BodyExt, Empty};
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
 use tokio::sync::mpsc;
 
-use crate::{DigestMismatch, Error};
+use crate::{DigestMismatch, Error, client::Clients};
 
 /// Retries after the first attempt, unless [`ArchiveFetcherBuilder::retries`] says
 /// otherwise.
@@ -36,20 +32,14 @@ pub use flux_artifact_storage::DEFAULT_MAX_UNTAR_SIZE;
 /// Chunks in flight between the download and the thread writing the spool file.
 const CHANNEL_DEPTH: usize = 8;
 
-/// The HTTP client of every fetcher: the one place that decides how connections are
-/// made (plain HTTP today; TLS would be configured here).
-fn http_client() -> Client<HttpConnector, Empty<Bytes>> {
-    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
-}
-
 /// Downloads artifacts, verifies their digests and extracts them: what Flux's consumers
 /// do with `status.artifact` (Go: `fluxcd/pkg/http/fetch.ArchiveFetcher`).
 ///
-/// Cheap to clone: clones share one HTTP connection pool. Build one per controller with
+/// Cheap to clone: clones share the connection pools. Build one per controller with
 /// [`ArchiveFetcher::builder`] and reuse it.
 #[derive(Debug, Clone)]
 pub struct ArchiveFetcher {
-    client: Client<HttpConnector, Empty<Bytes>>,
+    clients: Clients,
     settings: ArchiveFetcherBuilder,
 }
 
@@ -64,6 +54,8 @@ pub struct ArchiveFetcherBuilder {
     max_untar_size: Option<u64>,
     hostname_override: Option<String>,
     request_timeout: Duration,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::TlsConfig>,
 }
 
 impl Default for ArchiveFetcherBuilder {
@@ -76,6 +68,8 @@ impl Default for ArchiveFetcherBuilder {
             max_untar_size: Some(DEFAULT_MAX_UNTAR_SIZE),
             hostname_override: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -112,8 +106,18 @@ impl ArchiveFetcherBuilder {
         self
     }
 
-    /// Replaces the `host[:port]` of every URL, as Flux's consumers do with
-    /// `SOURCE_CONTROLLER_LOCALHOST` (for a controller running outside the cluster).
+    /// Sends every request to `host[:port]` instead of the URL's, as Flux's consumers do
+    /// with `SOURCE_CONTROLLER_LOCALHOST` (for a controller running outside the
+    /// cluster, e.g. through `kubectl port-forward`). An empty value means none.
+    ///
+    /// For `http://` URLs it replaces the URL's `host[:port]`, `Host` header included,
+    /// as Go's fetcher does. For `https://` URLs it only changes where the connection
+    /// goes: the SNI name, the name the certificate must be valid for, and the `Host`
+    /// header stay the URL's host. Whatever listens at the override must prove to be
+    /// the server the URL names, so the override can redirect a fetch but never
+    /// weaken whom it trusts (a port-forward to the real server passes; another server
+    /// with a certificate of its own does not). An override that is not a valid
+    /// `host[:port]` fails every fetch with [`Error::InvalidUrl`].
     pub fn hostname_override(mut self, host: impl Into<String>) -> Self {
         self.hostname_override = Some(host.into()).filter(|h| !h.is_empty());
         self
@@ -127,10 +131,31 @@ impl ArchiveFetcherBuilder {
         self
     }
 
-    /// The fetcher.
+    /// How `https://` servers are verified and, for mTLS, how the fetcher proves its
+    /// own identity (default: the platform's trusted roots, loaded at the first
+    /// `https://` fetch; see [`TrustRoots`](crate::TrustRoots) for why). `http://`
+    /// URLs are unaffected.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: crate::TlsConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// The fetcher. Reads no file: a [`TlsConfig`](crate::TlsConfig) was read when it
+    /// was built, and the default one is loaded at the first `https://` fetch.
     pub fn build(self) -> ArchiveFetcher {
+        // An invalid override fails every fetch in `request_uri`, before any
+        // connection, so the connector never needs it.
+        let hostname_override = self
+            .hostname_override
+            .as_deref()
+            .and_then(|host| host.parse::<Authority>().ok());
         ArchiveFetcher {
-            client: http_client(),
+            clients: Clients::new(
+                #[cfg(feature = "tls")]
+                self.tls.clone(),
+                hostname_override,
+            ),
             settings: self,
         }
     }
@@ -155,20 +180,20 @@ pub struct FetchSummary {
 }
 
 /// Why one attempt failed, and whether another may succeed.
-struct Failure {
+pub(crate) struct Failure {
     error: Error,
     retryable: bool,
 }
 
 impl Failure {
-    fn retry(error: Error) -> Self {
+    pub(crate) fn retry(error: Error) -> Self {
         Failure {
             error,
             retryable: true,
         }
     }
 
-    fn fatal(error: Error) -> Self {
+    pub(crate) fn fatal(error: Error) -> Self {
         Failure {
             error,
             retryable: false,
@@ -280,7 +305,9 @@ impl ArchiveFetcher {
             .min(self.settings.retry_wait_max)
     }
 
-    /// The URL to request: absolute `http://`, with the host replaced if asked.
+    /// The URL to request: absolute `http://` or `https://`, the host of an `http://`
+    /// URL replaced if asked (an `https://` URL keeps it: see
+    /// [`ArchiveFetcherBuilder::hostname_override`]).
     fn request_uri(&self, url: &str) -> Result<Uri, Error> {
         let invalid = |reason: String| Error::InvalidUrl {
             url: url.to_owned(),
@@ -289,21 +316,21 @@ impl ArchiveFetcher {
         let uri: Uri = url
             .parse()
             .map_err(|e: http::uri::InvalidUri| invalid(e.to_string()))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some(other) => return Err(invalid(format!("scheme {other:?} is not supported, only http"))),
-            None => return Err(invalid("not an absolute URL".into())),
-        }
+        let https = check_scheme(url, uri.scheme_str(), cfg!(feature = "tls"))?;
         if uri.authority().is_none() {
             return Err(invalid("missing host".into()));
         }
         let Some(host) = &self.settings.hostname_override else {
             return Ok(uri);
         };
-        let mut parts = uri.into_parts();
-        parts.authority = Some(host.parse().map_err(|e: http::uri::InvalidUri| {
+        let authority: Authority = host.parse().map_err(|e: http::uri::InvalidUri| {
             invalid(format!("invalid hostname override {host:?}: {e}"))
-        })?);
+        })?;
+        if https {
+            return Ok(uri);
+        }
+        let mut parts = uri.into_parts();
+        parts.authority = Some(authority);
         Uri::from_parts(parts).map_err(|e| invalid(e.to_string()))
     }
 
@@ -370,12 +397,7 @@ impl ArchiveFetcher {
                     reason: e.to_string(),
                 })
             })?;
-        let response = self.client.request(request).await.map_err(|e| {
-            Failure::retry(Error::Request {
-                url: url.to_owned(),
-                source: Box::new(e),
-            })
-        })?;
+        let response = self.clients.send(request, url).await?;
         let status = response.status();
         match status {
             StatusCode::OK => {}
@@ -434,6 +456,25 @@ impl ArchiveFetcher {
             }
         }
         Ok(received)
+    }
+}
+
+/// Whether a URL with this scheme is fetched over TLS; an error for schemes the fetcher
+/// does not speak, and for `https` when `tls` (the `tls` feature) is off.
+fn check_scheme(url: &str, scheme: Option<&str>, tls: bool) -> Result<bool, Error> {
+    let supported = if tls { "only http and https" } else { "only http" };
+    match scheme {
+        Some("http") => Ok(false),
+        Some("https") if tls => Ok(true),
+        Some("https") => Err(Error::HttpsNotEnabled { url: url.to_owned() }),
+        Some(other) => Err(Error::InvalidUrl {
+            url: url.to_owned(),
+            reason: format!("scheme {other:?} is not supported, {supported}"),
+        }),
+        None => Err(Error::InvalidUrl {
+            url: url.to_owned(),
+            reason: "not an absolute URL".into(),
+        }),
     }
 }
 
@@ -635,18 +676,62 @@ mod tests {
     }
 
     #[test]
-    fn only_absolute_http_urls_are_accepted() {
+    fn only_absolute_http_and_https_urls_are_accepted() {
         let fetcher = ArchiveFetcher::new();
-        for url in [
-            "https://example.com/a.tar.gz",
-            "/relative/a.tar.gz",
-            "ftp://x/a",
-            "not a url",
-        ] {
+        for url in ["/relative/a.tar.gz", "ftp://x/a", "not a url", "http:///a.tar.gz"] {
             assert!(
                 matches!(fetcher.request_uri(url), Err(Error::InvalidUrl { .. })),
                 "{url}"
             );
+        }
+        assert!(fetcher.request_uri("http://example.com/a.tar.gz").is_ok());
+    }
+
+    #[test]
+    fn https_without_tls_is_its_own_error_not_a_connection_failure() {
+        let url = "https://example.com/a.tar.gz";
+        let error = check_scheme(url, Some("https"), false).unwrap_err();
+        assert!(matches!(&error, Error::HttpsNotEnabled { url: u } if u == url));
+        assert_eq!(
+            error.to_string(),
+            "cannot fetch https://example.com/a.tar.gz: https needs the `tls` feature of flux-artifact-fetch"
+        );
+        assert!(check_scheme(url, Some("https"), true).unwrap());
+        assert!(!check_scheme(url, Some("http"), false).unwrap());
+    }
+
+    /// What this build does with an `https://` URL, whichever way the feature is set.
+    #[test]
+    fn an_https_url_is_accepted_exactly_when_the_tls_feature_is_on() {
+        let result = ArchiveFetcher::new().request_uri("https://example.com/a.tar.gz");
+        if cfg!(feature = "tls") {
+            assert_eq!(result.unwrap().to_string(), "https://example.com/a.tar.gz");
+        } else {
+            assert!(matches!(result, Err(Error::HttpsNotEnabled { .. })));
+        }
+    }
+
+    #[test]
+    fn the_hostname_override_keeps_the_host_of_an_https_url() {
+        let fetcher = ArchiveFetcher::builder()
+            .hostname_override("localhost:9090")
+            .build();
+        let result = fetcher.request_uri("https://artifacts.example/a.tar.gz");
+        if cfg!(feature = "tls") {
+            assert_eq!(result.unwrap().to_string(), "https://artifacts.example/a.tar.gz");
+        } else {
+            assert!(matches!(result, Err(Error::HttpsNotEnabled { .. })));
+        }
+    }
+
+    #[test]
+    fn an_invalid_hostname_override_fails_every_fetch_before_connecting() {
+        let fetcher = ArchiveFetcher::builder().hostname_override("not a host").build();
+        for url in ["http://a.example/a.tar.gz", "https://a.example/a.tar.gz"] {
+            let error = fetcher.request_uri(url).unwrap_err();
+            let expected = matches!(&error, Error::InvalidUrl { reason, .. } if reason.contains("hostname override"))
+                || (!cfg!(feature = "tls") && matches!(error, Error::HttpsNotEnabled { .. }));
+            assert!(expected, "{url}: {error}");
         }
     }
 }

@@ -54,9 +54,14 @@
 //!
 //! Only plain `http://` is supported: artifacts are served inside the cluster that way.
 
+mod client;
 mod error;
 mod fetcher;
+#[cfg(feature = "tls")]
+mod tls;
 
+#[cfg(feature = "tls")]
+pub use crate::tls::{Pem, TlsConfig, TlsConfigBuilder, TlsError, TrustRoots};
 pub use crate::{
     error::{DigestMismatch, Error},
     fetcher::{

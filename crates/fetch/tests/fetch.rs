@@ -601,17 +601,33 @@ async fn the_hostname_override_redirects_requests() {
 }
 
 #[tokio::test]
-async fn https_urls_are_refused() {
+async fn urls_of_other_schemes_are_refused() {
+    let out = tempfile::tempdir().unwrap();
+    let err = quick()
+        .fetch("ftp://127.0.0.1/a.tar.gz", &digest_of(b""), out.path().join("x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidUrl { .. }), "{err}");
+}
+
+/// Built without the `tls` feature (`cargo test -p flux-artifact-fetch
+/// --no-default-features`), an `https://` URL is refused up front with its own error,
+/// not sent in the clear nor reported as a failed connection.
+#[cfg(not(feature = "tls"))]
+#[tokio::test]
+async fn https_urls_without_the_tls_feature_are_refused_before_any_request() {
+    let (addr, count) = scripted(vec![Reply::Status(200)]).await;
     let out = tempfile::tempdir().unwrap();
     let err = quick()
         .fetch(
-            "https://example.com/a.tar.gz",
+            &format!("https://{addr}/a.tar.gz"),
             &digest_of(b""),
             out.path().join("x"),
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::InvalidUrl { .. }), "{err}");
+    assert!(matches!(err, Error::HttpsNotEnabled { .. }), "{err}");
+    assert_eq!(count.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]

@@ -218,6 +218,8 @@
 //! - [`status`] has [`ReconcileStatus`](status::ReconcileStatus),
 //!   [`ReconcileState`](status::ReconcileState) and [`StatusWriter`](status::StatusWriter).
 //! - [`events`], [`backoff`], `endpoint` and `metrics`: see above.
+//! - [`ErrorChain`] displays an error with its causes, for condition and event
+//!   messages.
 //!
 //! # Permissions
 //!
@@ -237,3 +239,5 @@ pub mod leader;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod status;
+
+pub use error_chain::ErrorChain;

@@ -7,7 +7,10 @@
 //!
 //! Takes the same flags and env vars as a controller built on the SDK (see
 //! `flux-artifact-config`). Set `RUST_LOG`-style verbosity with `--verbose` to see a
-//! line per request.
+//! line per request. Errors are printed with their causes, one line:
+//! `error: cannot serve storage path /data: No such file or directory (os error 2)`.
+
+use std::{error::Error, process::ExitCode};
 
 use clap::Parser;
 use flux_artifact_config::Options;
@@ -24,7 +27,7 @@ struct Cli {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_max_level(if cli.verbose {
@@ -33,6 +36,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tracing::Level::INFO
         })
         .init();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", with_causes(e.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     let server = Server::bind(&cli.artifact).await?;
     eprintln!(
         "serving {} on http://{} (advertised as {})",
@@ -46,4 +59,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
     Ok(())
+}
+
+/// The error's message followed by each of its causes, each once.
+fn with_causes(error: &dyn Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }

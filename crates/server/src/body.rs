@@ -46,9 +46,10 @@ pub(crate) async fn write_all(stream: &mut TcpStream, data: &[u8], idle: Duratio
     Ok(())
 }
 
-/// Sends `head`, then `len` bytes of `file` from `offset`. A file that shrank since its
-/// size was announced is an error (the connection is then closed, so the client sees a short
-/// body rather than a wrong one).
+/// Sends `head`, then `len` bytes of `file` from `offset`, counting the file bytes sent
+/// in `sent` as they go. A file that shrank since its size was announced is an error
+/// (the connection is then closed, so the client sees a short body rather than a wrong
+/// one).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) async fn send_file(
     stream: &mut TcpStream,
@@ -57,6 +58,7 @@ pub(crate) async fn send_file(
     offset: u64,
     len: u64,
     idle: Duration,
+    sent: &mut u64,
 ) -> io::Result<()> {
     use tokio::io::Interest;
     // Small calls first (64 KiB, the size of the pipe sendfile splices through), each
@@ -87,7 +89,7 @@ pub(crate) async fn send_file(
     }
     while position < end {
         let count = usize::try_from((end - position).min(call_size)).unwrap_or(1 << 20);
-        let sent = timeout(
+        let count_sent = timeout(
             idle,
             stream.async_io(Interest::WRITABLE, || {
                 rustix::fs::sendfile(&*stream, file, Some(&mut position), count).map_err(io::Error::from)
@@ -95,12 +97,13 @@ pub(crate) async fn send_file(
         )
         .await
         .map_err(|_| timed_out())??;
-        if sent == 0 {
+        if count_sent == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "file shrank while being served",
             ));
         }
+        *sent = position - offset;
         calls += 1;
         if calls.is_multiple_of(16) {
             call_size = (call_size * 2).min(LARGEST_CALL);
@@ -110,7 +113,8 @@ pub(crate) async fn send_file(
     Ok(())
 }
 
-/// Sends `head`, then `len` bytes of `file` from `offset`, in chunks.
+/// Sends `head`, then `len` bytes of `file` from `offset`, in chunks, counting the file
+/// bytes sent in `sent`.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub(crate) async fn send_file(
     stream: &mut TcpStream,
@@ -119,6 +123,7 @@ pub(crate) async fn send_file(
     offset: u64,
     len: u64,
     idle: Duration,
+    sent: &mut u64,
 ) -> io::Result<()> {
     write_all(stream, head, idle).await?;
     const CHUNK: u64 = 64 * 1024;
@@ -136,6 +141,7 @@ pub(crate) async fn send_file(
         }
         write_all(stream, &buf[..n], idle).await?;
         position += n as u64;
+        *sent = position - offset;
     }
     Ok(())
 }

@@ -3,6 +3,10 @@
 use std::{io, path::PathBuf};
 
 /// Why the server could not start.
+///
+/// Each message names the value at fault; the underlying error is the
+/// [`source`](std::error::Error::source), not repeated in the message, so a report that
+/// walks the chain (`anyhow`'s `{:#}`, for one) prints each cause once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -10,7 +14,7 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] flux_artifact_config::Error),
     /// The storage path cannot be opened as a directory.
-    #[error("cannot serve storage path {}: {source}", path.display())]
+    #[error("cannot serve storage path {}", path.display())]
     Root {
         /// The storage path.
         path: PathBuf,
@@ -18,7 +22,7 @@ pub enum Error {
         source: io::Error,
     },
     /// The address cannot be bound, for instance because it is in use.
-    #[error("cannot bind artifact server address {address:?}: {source}")]
+    #[error("cannot bind artifact server address {address:?}")]
     Bind {
         /// The configured storage address.
         address: String,

@@ -8,7 +8,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use crate::{
     body::Body,
     conditional::{RangeRequest, Validators, parse_range},
-    request_path::{PathRejection, Target, parse},
+    request_path::{PathRejection, Target, resolve_target},
 };
 
 /// The storage root, opened once; every file is opened through it, so a path cannot
@@ -50,21 +50,13 @@ impl Reply {
         }
         reply
     }
-
-    /// The announced body length.
-    pub(crate) fn content_length(&self) -> u64 {
-        self.headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
 }
 
-/// Answers a request; never fails (errors become status codes).
-pub(crate) fn handle(method: &Method, path: &str, headers: &HeaderMap, files: &Files) -> Reply {
+/// Answers a request for a request target (path and query, or an absolute URL); never
+/// fails (errors become status codes).
+pub(crate) fn handle(method: &Method, target: &str, headers: &HeaderMap, files: &Files) -> Reply {
     match *method {
-        Method::GET | Method::HEAD => serve(path, headers, files, method == Method::HEAD),
+        Method::GET | Method::HEAD => serve(target, headers, files, method == Method::HEAD),
         _ => method_not_allowed(),
     }
 }
@@ -77,8 +69,8 @@ pub(crate) fn method_not_allowed() -> Reply {
     reply
 }
 
-fn serve(path: &str, headers: &HeaderMap, files: &Files, head: bool) -> Reply {
-    match parse(path) {
+fn serve(target: &str, headers: &HeaderMap, files: &Files, head: bool) -> Reply {
+    match resolve_target(target) {
         Ok(Target::Root) => Reply::text(StatusCode::OK, "ok\n", head),
         Ok(Target::File(relative)) => serve_file(&relative, headers, files, head),
         Err(PathRejection::BadRequest(reason)) => {

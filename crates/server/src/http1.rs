@@ -3,9 +3,9 @@
 //!
 //! The server needs a small part of HTTP/1.1 (`GET` and `HEAD` without request bodies),
 //! and it needs to hand files to the kernel (`sendfile`), which a general HTTP library's
-//! body abstraction cannot do. Request heads are parsed by `httparse`, the parser hyper
-//! uses; everything this server does not accept is answered with an error and the
-//! connection closed, so the stream never has to be resynchronised.
+//! body abstraction cannot do. Request heads are parsed in [`crate::head`]; everything
+//! this server does not accept is answered with an error and the connection closed, so
+//! the stream never has to be resynchronised.
 
 use std::{
     io,
@@ -14,123 +14,210 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use tokio::{io::AsyncReadExt, net::TcpStream, sync::watch, time::timeout};
+use http::{Method, StatusCode};
+use tokio::{
+    io::AsyncReadExt,
+    net::TcpStream,
+    sync::{OwnedSemaphorePermit, watch},
+    time::timeout,
+};
 
 use crate::{
     body::{Body, send_file, write_all},
     handler::{Files, Reply, handle, method_not_allowed},
+    head::{Head, HeadError, MAX_HEAD, may_end_head, parse_head},
+    telemetry::{RequestGuard, Telemetry},
 };
 
-/// The largest request head accepted; larger ones get 431.
-const MAX_HEAD: usize = 16 * 1024;
-/// The most header fields accepted; more get 431.
-const MAX_HEADERS: usize = 64;
 /// Bodies this small are sent in the same write as the head.
 const COALESCE_MAX: usize = 16 * 1024;
+/// How long a new connection that has sent nothing keeps its slot while a client waits
+/// for one. Clients send their request as soon as they connect, so a connection still
+/// silent after this is most likely half-open; without the grace, a burst of them would
+/// hold every slot for the whole first-byte timeout.
+const FIRST_BYTE_GRACE: Duration = Duration::from_secs(1);
 
 /// Connection timeouts.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Timeouts {
+    /// From accepting a connection to the first byte of its first request.
+    pub(crate) first_byte: Duration,
     /// From the first byte of a request head to its end.
     pub(crate) header_read: Duration,
-    /// Without a byte read or written.
+    /// Without a byte read or written (between requests, and while writing).
     pub(crate) idle: Duration,
 }
 
-/// A parsed request head.
-struct Head {
-    method: Method,
-    target: String,
-    http10: bool,
-    headers: HeaderMap,
-    /// Bytes of the buffer the head took.
-    len: usize,
+/// What every connection of a server shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) files: Files,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) telemetry: Telemetry,
 }
 
-/// Why no request head could be read.
-enum HeadError {
-    /// The connection closed, timed out or failed, or shutdown began while idle:
-    /// nothing to answer.
-    Gone,
-    /// Malformed: answered 400, then closed.
-    Malformed,
-    /// Too long or too many fields: answered 431, then closed.
-    TooLarge,
+/// What the accept loop asks of connections that are between requests. Ordered by how
+/// many connections it closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Pressure {
+    /// Serve as usual.
+    None,
+    /// Every slot is taken and a client waits: kept-alive connections close instead of
+    /// waiting for another request, new connections too once they have been silent for
+    /// [`FIRST_BYTE_GRACE`], and responses say `Connection: close`.
+    ClientWaiting,
+    /// Shutting down: every connection closes once its response is sent, and at once if
+    /// it is between requests.
+    ShuttingDown,
+}
+
+/// What a response says about its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Persistence {
+    /// Kept, and HTTP/1.1 needs no header to say so.
+    KeepAlive,
+    /// Kept for an HTTP/1.0 client, which must be told (`Connection: keep-alive`).
+    KeepAliveHttp10,
+    /// Closed after this response (`Connection: close`).
+    Close,
 }
 
 /// Serves requests on `stream` until the client closes, a timeout passes, an error
-/// occurs, or `shutdown` turns true while the connection is between requests.
+/// occurs, or the accept loop's `pressure` asks the connection to close while it is
+/// between requests. `_slot` is this connection's place under the connection limit,
+/// given back when it ends (or is aborted).
 pub(crate) async fn serve_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
-    files: Arc<Files>,
-    timeouts: Timeouts,
-    mut shutdown: watch::Receiver<bool>,
+    shared: Arc<Shared>,
+    mut pressure: watch::Receiver<Pressure>,
+    _slot: OwnedSemaphorePermit,
 ) {
+    let _connection = shared.telemetry.connection();
+    let timeouts = shared.timeouts;
     let mut buffer: Vec<u8> = Vec::with_capacity(4096);
+    let mut wait = Wait::FirstRequest {
+        accepted: tokio::time::Instant::now(),
+    };
     loop {
-        let head = match read_head(&mut stream, &mut buffer, timeouts, &mut shutdown).await {
+        let read = read_head(&mut stream, &mut buffer, timeouts, wait, &mut pressure).await;
+        wait = Wait::KeptAlive;
+        let started = Instant::now();
+        let head = match read {
             Ok(head) => head,
-            Err(HeadError::Gone) => return,
-            Err(HeadError::Malformed) => {
-                let reply = Reply::text(StatusCode::BAD_REQUEST, "bad request\n", false);
-                if write_reply(&mut stream, reply, true, timeouts.idle).await.is_ok() {
-                    linger_close(stream).await;
-                }
-                return;
-            }
-            Err(HeadError::TooLarge) => {
-                let reply = Reply::text(
-                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                    "request head too large\n",
-                    false,
-                );
-                if write_reply(&mut stream, reply, true, timeouts.idle).await.is_ok() {
+            Err(refused) => {
+                // Nothing to answer when the client went away or timed out.
+                let Some(status) = refused.status() else { return };
+                let request = shared.telemetry.request();
+                let text = match refused {
+                    HeadError::TooLarge => "request head too large\n",
+                    _ => "bad request\n",
+                };
+                let exchange = Exchange {
+                    peer,
+                    method: None,
+                    target: "-",
+                    started,
+                };
+                let reply = Reply::text(status, text, false);
+                let sent = respond(
+                    &mut stream,
+                    exchange,
+                    reply,
+                    Persistence::Close,
+                    timeouts.idle,
+                    &request,
+                )
+                .await;
+                drop(request);
+                if sent {
                     linger_close(stream).await;
                 }
                 return;
             }
         };
+        let request = shared.telemetry.request();
         buffer.drain(..head.len);
-        let started = Instant::now();
-        let has_body = head.headers.contains_key(header::TRANSFER_ENCODING)
-            || head
-                .headers
-                .get(header::CONTENT_LENGTH)
-                .is_some_and(|v| v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) != Some(0));
+        let refusal = head.framing_error();
         let reply = if head.method != Method::GET && head.method != Method::HEAD {
             method_not_allowed()
-        } else if has_body {
+        } else if let Some(reason) = refusal {
             Reply::text(
                 StatusCode::BAD_REQUEST,
-                "bad request: GET and HEAD requests have no body\n",
+                &format!("bad request: {reason}\n"),
                 false,
             )
         } else {
-            let path = origin_path(&head.target);
-            handle(&head.method, path, &head.headers, &files)
+            handle(&head.method, &head.target, &head.headers, &shared.files)
         };
-        // Requests with bodies are not read, so the stream cannot go on after them.
-        let close = has_body || !keep_alive(&head) || *shutdown.borrow();
-        let (status, bytes) = (reply.status, reply.content_length());
-        let sent = write_reply(&mut stream, reply, close, timeouts.idle).await;
-        tracing::debug!(
-            peer = %peer,
-            method = %head.method,
-            path = head.target,
-            status = status.as_u16(),
-            bytes,
-            elapsed_us = started.elapsed().as_micros() as u64,
-            "artifact request"
-        );
-        if let Err(e) = sent {
-            tracing::debug!(peer = %peer, error = %e, "response not completed");
+        let persistence = persistence(&head, refusal.is_some(), *pressure.borrow());
+        let exchange = Exchange {
+            peer,
+            method: Some(&head.method),
+            target: &head.target,
+            started,
+        };
+        let sent = respond(&mut stream, exchange, reply, persistence, timeouts.idle, &request).await;
+        drop(request);
+        if !sent {
             return;
         }
-        if close {
+        if persistence == Persistence::Close {
             linger_close(stream).await;
             return;
+        }
+    }
+}
+
+/// Whether the connection goes on after answering `head`. A request whose framing was
+/// refused left bytes on the stream that cannot be told apart from the next request.
+fn persistence(head: &Head, refused: bool, pressure: Pressure) -> Persistence {
+    if refused || !head.keep_alive() || pressure != Pressure::None {
+        Persistence::Close
+    } else if head.http10 {
+        Persistence::KeepAliveHttp10
+    } else {
+        Persistence::KeepAlive
+    }
+}
+
+/// A request as logged.
+struct Exchange<'a> {
+    peer: SocketAddr,
+    /// `None` for a head that could not be parsed.
+    method: Option<&'a Method>,
+    target: &'a str,
+    started: Instant,
+}
+
+/// Sends `reply`, then logs and counts it; whether the connection can go on.
+async fn respond(
+    stream: &mut TcpStream,
+    exchange: Exchange<'_>,
+    reply: Reply,
+    persistence: Persistence,
+    idle: Duration,
+    request: &RequestGuard<'_>,
+) -> bool {
+    let status = reply.status;
+    let mut sent = 0;
+    let result = write_reply(stream, reply, persistence, idle, &mut sent).await;
+    let elapsed = exchange.started.elapsed();
+    request.response(exchange.method, status, sent, elapsed);
+    tracing::debug!(
+        peer = %exchange.peer,
+        method = exchange.method.map_or("-", Method::as_str),
+        target = exchange.target,
+        status = status.as_u16(),
+        bytes = sent,
+        elapsed_us = elapsed.as_micros() as u64,
+        "artifact request"
+    );
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!(peer = %exchange.peer, error = %e, "response not completed");
+            false
         }
     }
 }
@@ -159,62 +246,91 @@ async fn linger_close(mut stream: TcpStream) {
     }
 }
 
-/// The path of a request target: origin-form as is, absolute-form without scheme and
-/// authority; anything else is returned for the path checks to refuse.
-fn origin_path(target: &str) -> &str {
-    for scheme in ["http://", "https://"] {
-        if let Some(rest) = target.strip_prefix(scheme) {
-            return rest.find('/').map_or("/", |i| &rest[i..]);
+/// Which wait comes before a request's first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// A new connection, accepted at `accepted`: the first-byte timeout; closed early at
+    /// shutdown, or when a client waits for a slot and [`FIRST_BYTE_GRACE`] has passed.
+    FirstRequest { accepted: tokio::time::Instant },
+    /// A kept-alive connection: the idle timeout; closed early when a client waits for a
+    /// slot, or at shutdown.
+    KeptAlive,
+}
+
+impl Wait {
+    fn limit(self, timeouts: Timeouts) -> Duration {
+        match self {
+            Wait::FirstRequest { .. } => timeouts.first_byte,
+            Wait::KeptAlive => timeouts.idle,
         }
     }
-    target
-}
 
-fn keep_alive(head: &Head) -> bool {
-    let connection = head
-        .headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok());
-    let tokens: Vec<String> = connection
-        .flat_map(|v| v.split(',').map(|t| t.trim().to_ascii_lowercase()))
-        .collect();
-    if head.http10 {
-        tokens.iter().any(|t| t == "keep-alive")
-    } else {
-        !tokens.iter().any(|t| t == "close")
+    /// Completes when the accept loop's pressure asks this waiting connection to close.
+    async fn give_way(self, pressure: &mut watch::Receiver<Pressure>) {
+        let grace_end = match self {
+            Wait::KeptAlive => {
+                let _ = pressure.wait_for(|p| *p >= Pressure::ClientWaiting).await;
+                return;
+            }
+            Wait::FirstRequest { accepted } => accepted + FIRST_BYTE_GRACE,
+        };
+        loop {
+            let now = match pressure.wait_for(|p| *p != Pressure::None).await {
+                Ok(pressure) => *pressure,
+                Err(_) => return,
+            };
+            if now == Pressure::ShuttingDown || tokio::time::Instant::now() >= grace_end {
+                return;
+            }
+            // A client waits, but the grace runs: look again when it ends, unless
+            // shutdown comes first.
+            tokio::select! {
+                () = tokio::time::sleep_until(grace_end) => {}
+                _ = pressure.wait_for(|p| *p == Pressure::ShuttingDown) => return,
+            }
+        }
     }
 }
 
+/// Reads until `buffer` starts with a complete head (bytes of pipelined requests after
+/// it stay in the buffer for the next call).
 async fn read_head(
     stream: &mut TcpStream,
     buffer: &mut Vec<u8>,
     timeouts: Timeouts,
-    shutdown: &mut watch::Receiver<bool>,
+    wait: Wait,
+    pressure: &mut watch::Receiver<Pressure>,
 ) -> Result<Head, HeadError> {
     let mut head_started: Option<Instant> = (!buffer.is_empty()).then(Instant::now);
+    // Parse what is buffered (a pipelined request, or the first bytes of one, which may
+    // be garbage to refuse at once); after that only when a read brings a possible end
+    // of the head, so that a head trickled a byte at a time costs one parse, not one
+    // per byte.
+    let mut worth_parsing = true;
     loop {
-        if !buffer.is_empty() {
-            if let Some(head) = parse_head(buffer)? {
-                return Ok(head);
-            }
-            if buffer.len() >= MAX_HEAD {
-                return Err(HeadError::TooLarge);
-            }
+        if worth_parsing
+            && !buffer.is_empty()
+            && let Some(head) = parse_head(buffer)?
+        {
+            return Ok(head);
+        }
+        if buffer.len() >= MAX_HEAD {
+            return Err(HeadError::TooLarge);
         }
         buffer.reserve(4096);
+        let before = buffer.len();
         let read = match head_started {
-            // Between requests: wait up to the idle timeout, or until shutdown begins.
+            // Before the first byte of a request. Bytes already sent are read before
+            // the pressure is looked at, so a request that has arrived is answered.
             None => {
-                if *shutdown.borrow() {
-                    return Err(HeadError::Gone);
-                }
                 tokio::select! {
-                    read = timeout(timeouts.idle, stream.read_buf(buffer)) => read,
-                    _ = shutdown.wait_for(|stop| *stop) => return Err(HeadError::Gone),
+                    biased;
+                    read = timeout(wait.limit(timeouts), stream.read_buf(buffer)) => read,
+                    () = wait.give_way(pressure) => return Err(HeadError::Gone),
                 }
             }
-            // Inside a head: the whole head must arrive within the header timeout.
+            // Inside a head: the whole head must arrive within the header timeout,
+            // however the client spreads it over reads.
             Some(started) => {
                 let left = timeouts.header_read.saturating_sub(started.elapsed());
                 timeout(left, stream.read_buf(buffer)).await
@@ -224,44 +340,21 @@ async fn read_head(
             Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Err(HeadError::Gone),
             Ok(Ok(_)) => {
                 head_started.get_or_insert_with(Instant::now);
+                worth_parsing = before == 0 || may_end_head(buffer, before);
             }
         }
     }
 }
 
-/// Parses a complete head at the start of `buffer`; `None` if it is incomplete.
-fn parse_head(buffer: &[u8]) -> Result<Option<Head>, HeadError> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut fields);
-    let len = match request.parse(buffer) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
-        Err(_) => return Err(HeadError::Malformed),
-    };
-    let method = request
-        .method
-        .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
-        .ok_or(HeadError::Malformed)?;
-    let target = request.path.ok_or(HeadError::Malformed)?.to_owned();
-    let http10 = request.version == Some(0);
-    let mut headers = HeaderMap::with_capacity(request.headers.len());
-    for field in request.headers.iter() {
-        let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| HeadError::Malformed)?;
-        let value = HeaderValue::from_bytes(field.value).map_err(|_| HeadError::Malformed)?;
-        headers.append(name, value);
-    }
-    Ok(Some(Head {
-        method,
-        target,
-        http10,
-        headers,
-        len,
-    }))
-}
-
-/// Writes the status line, headers and body.
-async fn write_reply(stream: &mut TcpStream, reply: Reply, close: bool, idle: Duration) -> io::Result<()> {
+/// Writes the status line, headers and body; `sent` counts the body bytes written, also
+/// when writing fails part way.
+async fn write_reply(
+    stream: &mut TcpStream,
+    reply: Reply,
+    persistence: Persistence,
+    idle: Duration,
+    sent: &mut u64,
+) -> io::Result<()> {
     let mut head = Vec::with_capacity(256);
     head.extend_from_slice(b"HTTP/1.1 ");
     head.extend_from_slice(reply.status.as_str().as_bytes());
@@ -277,64 +370,26 @@ async fn write_reply(stream: &mut TcpStream, reply: Reply, close: bool, idle: Du
     head.extend_from_slice(b"date: ");
     head.extend_from_slice(httpdate::fmt_http_date(SystemTime::now()).as_bytes());
     head.extend_from_slice(b"\r\n");
-    if close {
-        head.extend_from_slice(b"connection: close\r\n");
+    match persistence {
+        Persistence::KeepAlive => {}
+        Persistence::KeepAliveHttp10 => head.extend_from_slice(b"connection: keep-alive\r\n"),
+        Persistence::Close => head.extend_from_slice(b"connection: close\r\n"),
     }
     head.extend_from_slice(b"\r\n");
     match reply.body {
         Body::Empty => write_all(stream, &head, idle).await,
         Body::Bytes(bytes) if bytes.len() <= COALESCE_MAX => {
             head.extend_from_slice(&bytes);
-            write_all(stream, &head, idle).await
+            write_all(stream, &head, idle).await?;
+            *sent = bytes.len() as u64;
+            Ok(())
         }
         Body::Bytes(bytes) => {
             write_all(stream, &head, idle).await?;
-            write_all(stream, &bytes, idle).await
+            write_all(stream, &bytes, idle).await?;
+            *sent = bytes.len() as u64;
+            Ok(())
         }
-        Body::File { file, offset, len } => send_file(stream, &head, &file, offset, len, idle).await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn absolute_form_targets_become_paths() {
-        assert_eq!(origin_path("/a/b"), "/a/b");
-        assert_eq!(origin_path("http://host:9090/a/b?x"), "/a/b?x");
-        assert_eq!(origin_path("http://host"), "/");
-        assert_eq!(origin_path("*"), "*");
-    }
-
-    fn head(text: &str) -> Head {
-        match parse_head(text.as_bytes()) {
-            Ok(Some(head)) => head,
-            _ => panic!("{text:?} did not parse"),
-        }
-    }
-
-    #[test]
-    fn keep_alive_follows_the_version_and_connection_header() {
-        assert!(keep_alive(&head("GET / HTTP/1.1\r\n\r\n")));
-        assert!(!keep_alive(&head("GET / HTTP/1.1\r\nConnection: close\r\n\r\n")));
-        assert!(!keep_alive(&head("GET / HTTP/1.0\r\n\r\n")));
-        assert!(keep_alive(&head(
-            "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"
-        )));
-    }
-
-    #[test]
-    fn incomplete_heads_wait_for_more_and_garbage_is_malformed() {
-        assert!(matches!(parse_head(b"GET / HTTP/1.1\r\nHost: x\r\n"), Ok(None)));
-        assert!(matches!(
-            parse_head(b"\x00\x01garbage\r\n\r\n"),
-            Err(HeadError::Malformed)
-        ));
-        let many: String = (0..100).map(|i| format!("X-{i}: y\r\n")).collect();
-        assert!(matches!(
-            parse_head(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()),
-            Err(HeadError::TooLarge)
-        ));
+        Body::File { file, offset, len } => send_file(stream, &head, &file, offset, len, idle, sent).await,
     }
 }

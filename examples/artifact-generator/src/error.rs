@@ -143,6 +143,10 @@ impl fmt::Display for ErrorKind {
 }
 
 /// A failure to read, validate or build a generator.
+///
+/// Each variant names the field path or file and the value at fault; a wrapped cause
+/// is returned by [`source`](std::error::Error::source), not repeated in the message,
+/// so print the chain to show everything (the CLI does).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -156,6 +160,143 @@ pub enum Error {
         /// The cause.
         #[source]
         source: io::Error,
+    },
+    /// A document is not a readable `ArtifactGenerator` (YAML syntax, a wrong `kind`,
+    /// a field of the wrong type).
+    #[error("cannot read an ArtifactGenerator from {origin} (document {document})")]
+    InvalidManifest {
+        /// The file, or `<stdin>`.
+        origin: String,
+        /// The document's position in the stream, from 1.
+        document: usize,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A field fails the CRD's validation or source-watcher's checks.
+    #[error("invalid {field} {value:?}: {reason}")]
+    InvalidSpec {
+        /// The field path, as in `spec.artifacts[1].copy[0].from`.
+        field: String,
+        /// The value at fault.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `pathPattern` is not `@alias/path`.
+    #[error("invalid spec.pathPattern {pattern:?}: expected @alias/path")]
+    PathPatternInvalidFormat {
+        /// The pattern.
+        pattern: String,
+    },
+    /// `pathPattern` names an alias that has no source.
+    #[error("spec.pathPattern {pattern:?}: source alias {alias:?} not found")]
+    PathPatternUnknownAlias {
+        /// The pattern.
+        pattern: String,
+        /// The alias.
+        alias: String,
+    },
+    /// A `{capture}` is malformed: empty, not `[A-Za-z_][A-Za-z0-9_]*`, an unbalanced
+    /// brace, or a name used twice in `pathPattern`.
+    #[error("invalid capture in {field} {template:?}: {reason}")]
+    PathPatternInvalidCapture {
+        /// The field: `spec.pathPattern`, or the artifact field that holds a template.
+        field: String,
+        /// The field's value.
+        template: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A capture name cannot be a label key.
+    #[error(
+        "spec.pathPattern {pattern:?}: capture variable {capture:?} is not a valid Kubernetes label key: {reason}"
+    )]
+    PathPatternInvalidLabelKey {
+        /// The pattern.
+        pattern: String,
+        /// The capture name.
+        capture: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A template uses a `{capture}` that `pathPattern` does not define.
+    #[error("{field} {template:?}: capture variable {capture:?} is not defined by pathPattern")]
+    PathPatternUndefinedCapture {
+        /// The artifact field that holds the template.
+        field: String,
+        /// The field's value.
+        template: String,
+        /// The capture name.
+        capture: String,
+    },
+    /// A captured directory name (lowercased) cannot be a label value.
+    #[error(
+        "spec.pathPattern {pattern:?}: captured value {value:?} for variable {capture:?} (directory {directory:?}) is not a valid Kubernetes label value: {reason}"
+    )]
+    PathPatternInvalidLabelValue {
+        /// The pattern.
+        pattern: String,
+        /// The capture name.
+        capture: String,
+        /// The lowercased value.
+        value: String,
+        /// The matched directory, relative to the source root.
+        directory: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A rendered artifact name is not a valid object name.
+    #[error(
+        "spec.pathPattern {pattern:?}: artifact name {name:?} rendered from {field} for directory {directory:?} is not a valid Kubernetes object name: {reason}"
+    )]
+    PathPatternInvalidName {
+        /// The pattern.
+        pattern: String,
+        /// The template's field (`spec.artifacts[0].name`).
+        field: String,
+        /// The rendered name.
+        name: String,
+        /// The matched directory.
+        directory: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// Two matches (or two templates) render to the same artifact name.
+    #[error(
+        "spec.pathPattern {pattern:?}: directories {first:?} and {second:?} both resolve to artifact name {name:?}"
+    )]
+    PathPatternNameCollision {
+        /// The pattern.
+        pattern: String,
+        /// The name.
+        name: String,
+        /// The directory that rendered it first.
+        first: String,
+        /// The directory that rendered it again.
+        second: String,
+    },
+    /// A generator uses a source alias the command line does not give (local mode).
+    #[error(
+        "generator {generator} uses source {alias:?}, which no --source gives (add --source {alias}=PATH_OR_URL)"
+    )]
+    MissingSource {
+        /// The generator, `namespace/name`.
+        generator: String,
+        /// The alias.
+        alias: String,
+    },
+    /// A source given on the command line could not be read: a download, its digest,
+    /// or the extraction of a tarball failed (local mode).
+    #[error("cannot fetch source {alias:?} from {location}")]
+    SourceFetchFailed {
+        /// The alias.
+        alias: String,
+        /// The URL or path.
+        location: String,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     // Builder failures (`crate::builder`). Each names the spec field and its value
@@ -318,10 +459,10 @@ pub enum Error {
     /// A built artifact could not be stored: a file it copies could not be read (or
     /// changed while it was archived), or the storage could not be written. The SDK's
     /// error is the [`source`](std::error::Error::source).
-    #[error("cannot store artifact {artifact}")]
+    #[error("cannot store the artifact of ExternalArtifact {object}")]
     Store {
-        /// The artifact, `namespace/name`.
-        artifact: String,
+        /// The `ExternalArtifact`, `namespace/name`.
+        object: String,
         /// What the storage reported.
         #[source]
         source: flux_artifact::storage::Error,
@@ -377,6 +518,36 @@ impl Error {
             Error::ExtractInvalidArchive { .. } => ErrorKind::ExtractInvalidArchive,
             Error::ExtractUnsafeEntry { .. } => ErrorKind::ExtractUnsafeEntry,
             Error::SizeLimit { .. } => ErrorKind::SizeLimit,
+            Error::InvalidManifest { .. } | Error::InvalidSpec { .. } => ErrorKind::InvalidSpec,
+            Error::PathPatternInvalidFormat { .. } => ErrorKind::PathPatternInvalidFormat,
+            Error::PathPatternUnknownAlias { .. } => ErrorKind::PathPatternUnknownAlias,
+            Error::PathPatternInvalidCapture { .. } => ErrorKind::PathPatternInvalidCapture,
+            Error::PathPatternInvalidLabelKey { .. } => ErrorKind::PathPatternInvalidLabelKey,
+            Error::PathPatternUndefinedCapture { .. } => ErrorKind::PathPatternUndefinedCapture,
+            Error::PathPatternInvalidLabelValue { .. } => ErrorKind::PathPatternInvalidLabelValue,
+            Error::PathPatternInvalidName { .. } => ErrorKind::PathPatternInvalidName,
+            Error::PathPatternNameCollision { .. } => ErrorKind::PathPatternNameCollision,
+            Error::MissingSource { .. } => ErrorKind::MissingSource,
+            Error::SourceFetchFailed { .. } => ErrorKind::SourceFetchFailed,
+        }
+    }
+
+    /// Whether only a change of the spec (or command line) can fix it; see
+    /// [`ErrorKind::is_terminal`].
+    #[must_use]
+    pub fn is_terminal(&self) -> bool {
+        self.kind().is_terminal()
+    }
+
+    pub(crate) fn invalid_spec(
+        field: impl Into<String>,
+        value: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::InvalidSpec {
+            field: field.into(),
+            value: value.into(),
+            reason: reason.into(),
         }
     }
 }

@@ -103,7 +103,10 @@ fn a_source_file_gone_before_storing_is_an_io_error_naming_the_artifact() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Io);
     assert!(!err.kind().is_terminal());
-    assert_eq!(err.to_string(), "cannot store artifact apps/podinfo");
+    assert_eq!(
+        err.to_string(),
+        "cannot store the artifact of ExternalArtifact apps/podinfo"
+    );
     let Some(storage::Error::ArchiveSource { path, .. }) =
         err.source().and_then(|s| s.downcast_ref::<storage::Error>())
     else {

@@ -29,6 +29,40 @@ impl Running {
     }
 }
 
+/// A storage root holding `files` (relative path, content).
+pub(crate) fn root_with(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    for (path, content) in files {
+        let path = root.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    root
+}
+
+/// `len` bytes of a pattern that does not repeat at small periods.
+pub(crate) fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+/// Reads until the server closes the connection (end of stream or reset) and returns
+/// what arrived, or `None` if it is still open after `limit`.
+pub(crate) async fn read_until_closed(
+    stream: &mut (impl tokio::io::AsyncRead + Unpin),
+    limit: Duration,
+) -> Option<Vec<u8>> {
+    let mut received = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some(received),
+            Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
 pub(crate) fn options(root: &Path) -> Options {
     Options {
         storage_path: root.to_path_buf(),
@@ -129,4 +163,69 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&data[..size]);
         data = &data[size + 2..];
     }
+}
+
+/// Sends `raw` as is on a new connection and returns every byte the server sends until
+/// it closes the connection. The request must make the server close (a
+/// `Connection: close` request last, or one the server refuses).
+pub(crate) async fn exchange(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    // The server may close before reading everything; what it answered still counts.
+    let _ = stream.write_all(raw).await;
+    read_until_closed(&mut stream, Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "the server kept the connection open after {:?}",
+                String::from_utf8_lossy(raw)
+            )
+        })
+}
+
+/// Splits what a connection received into responses. `methods` are the methods of the
+/// requests in order (HEAD responses and 304s have no body); missing entries are GET.
+/// Panics on bytes that are not a whole response.
+pub(crate) fn split_responses(mut raw: &[u8], methods: &[&str]) -> Vec<Reply> {
+    let mut replies = Vec::new();
+    while !raw.is_empty() {
+        let end = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
+        let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap();
+        assert!(status_line.starts_with("HTTP/1.1 "), "{status_line:?}");
+        let status: u16 = status_line[9..12].parse().unwrap();
+        let headers: HashMap<String, String> = lines
+            .map(|l| {
+                l.split_once(':')
+                    .unwrap_or_else(|| panic!("bad header line {l:?}"))
+            })
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let method = methods.get(replies.len()).copied().unwrap_or("GET");
+        let length: usize = if method == "HEAD" || status == 304 {
+            0
+        } else {
+            headers
+                .get("content-length")
+                .unwrap_or_else(|| panic!("no content-length in {head:?}"))
+                .parse()
+                .unwrap()
+        };
+        let body_start = end + 4;
+        assert!(
+            raw.len() >= body_start + length,
+            "short body: {} of {length} bytes after {head:?}",
+            raw.len() - body_start
+        );
+        replies.push(Reply {
+            status,
+            headers,
+            body: raw[body_start..body_start + length].to_vec(),
+        });
+        raw = &raw[body_start + length..];
+    }
+    replies
 }

@@ -121,7 +121,7 @@ impl ArtifactContent {
     /// ```
     pub fn store(&self, storage: &Storage, namespace: &str, name: &str) -> Result<StoredArchive, Error> {
         let failed = |source: storage::Error| Error::Store {
-            artifact: format!("{namespace}/{name}"),
+            object: format!("{namespace}/{name}"),
             source,
         };
         let source = self.archive_source().map_err(|e| failed(e.into()))?;
@@ -158,11 +158,11 @@ impl ArtifactContent {
     ) -> Result<StoredArchive, Error> {
         let storage = storage.storage().clone();
         let (namespace, name) = (namespace.to_owned(), name.to_owned());
-        let artifact = format!("{namespace}/{name}");
+        let object = format!("{namespace}/{name}");
         tokio::task::spawn_blocking(move || self.store(&storage, &namespace, &name))
             .await
             .map_err(|source| Error::Store {
-                artifact,
+                object,
                 source: storage::Error::BlockingTask { op: "store", source },
             })?
     }
