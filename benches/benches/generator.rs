@@ -2,7 +2,8 @@
 //! tree builds and stores its artifact in at most 1.15x the time that archiving the
 //! tree directly takes. Both are content-addressed archives of the same bytes (checked
 //! before measuring), so the difference is the builder plus the entry list against the
-//! directory walk.
+//! directory walk. `archive-dir-filtered` adds Flux's default `.sourceignore` filter,
+//! which the generator applies (as source-watcher does) and the plain archive does not.
 //!
 //! The chart-mix corpus (~300 MiB) runs only with `FLUX_BENCH_LARGE=1`. The criterion
 //! groups run the variants one after the other; on a shared machine read the
@@ -19,7 +20,7 @@ use flux_artifact_benches::{
     generator::{ALIAS, build_and_store, copy_whole_tree},
 };
 use flux_artifact_config::Options;
-use flux_artifact_storage::{ArchiveSource, Storage};
+use flux_artifact_storage::{ArchiveSource, Storage, source_ignore_filter};
 
 fn generator(c: &mut Criterion) {
     for corpus in Corpus::selected() {
@@ -51,6 +52,17 @@ fn generator(c: &mut Criterion) {
             group.measurement_time(Duration::from_secs(40));
         }
         group.bench_function("archive-dir", |b| b.iter(|| black_box(direct())));
+        group.bench_function("archive-dir-filtered", |b| {
+            b.iter(|| {
+                let filtered =
+                    ArchiveSource::dir_with_filter(&tree.path, source_ignore_filter(Vec::new(), &[]));
+                black_box(
+                    storage
+                        .archive_content_addressed("Bench", &("bench", "filtered"), filtered)
+                        .expect("archive"),
+                )
+            });
+        });
         group.bench_function("copy-whole-tree", |b| {
             b.iter(|| black_box(build_and_store(&storage, &tree.path).expect("generator")));
         });

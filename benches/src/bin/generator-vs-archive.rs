@@ -1,16 +1,19 @@
 //! Times the ArtifactGenerator's copy of a whole tree (build, then the content-addressed
 //! archive of its entry list) against the content-addressed archive of the tree's
-//! directory, alternating the two (in alternating order) for several rounds so that a
-//! shared machine's load shifts hit both alike. Prints the load average before and
-//! after, the medians of wall time and of process CPU time, and their ratios.
+//! directory, unfiltered and with Flux's default `.sourceignore` filter (which the
+//! generator applies, as source-watcher does), in rotating order for several rounds so
+//! that a shared machine's load shifts hit all alike. Prints the load average before and
+//! after, the medians of wall time and of process CPU time, and their ratios to the
+//! unfiltered archive.
 //!
 //! ```text
 //! generator-vs-archive [--large] [--rounds N] [--level N]
 //! ```
 //!
 //! The corpus is the benchmarks' manifests (chart-mix with `--large`); output goes to a
-//! scratch directory (`/dev/shm` where it exists), without fsync. Both archives hold the
-//! same bytes: the tool stops if their digests differ.
+//! scratch directory (`/dev/shm` where it exists), without fsync. All archives hold the
+//! same bytes (the corpora have nothing the filter excludes): the tool stops if their
+//! digests differ.
 
 use std::{
     fs,
@@ -20,7 +23,7 @@ use std::{
 
 use flux_artifact_benches::{Corpus, generator::build_and_store};
 use flux_artifact_config::Options;
-use flux_artifact_storage::{ArchiveSource, Storage};
+use flux_artifact_storage::{ArchiveSource, Storage, source_ignore_filter};
 
 fn main() -> ExitCode {
     match run() {
@@ -62,18 +65,22 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .with_compression_level(level);
     let load_before = load_average();
 
-    let names = ["archive the directory", "generator: copy the tree"];
-    let mut samples: [Vec<Sample>; 2] = Default::default();
-    let mut digests: [String; 2] = Default::default();
+    let names = [
+        "archive the directory",
+        "archive it, default filter",
+        "generator: copy the tree",
+    ];
+    let mut samples: [Vec<Sample>; 3] = Default::default();
+    let mut digests: [String; 3] = Default::default();
     // A first pass of each, untimed: page cache, stored files, allocator.
     for (variant, digest) in digests.iter_mut().enumerate() {
         *digest = archive(variant, &storage, &tree.path)?;
     }
-    if digests[0] != digests[1] {
-        return Err(format!("the archives differ: {} and {}", digests[0], digests[1]).into());
+    if digests.iter().any(|d| *d != digests[0]) {
+        return Err(format!("the archives differ: {digests:?}").into());
     }
     for round in 0..rounds {
-        for variant in [round % 2, (round + 1) % 2] {
+        for variant in (0..3).map(|i| (round + i) % 3) {
             let (wall, cpu) = (Instant::now(), cpu_time()?);
             let digest = archive(variant, &storage, &tree.path)?;
             samples[variant].push(Sample {
@@ -98,7 +105,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let wall = median(samples.iter().map(|s| s.wall));
         let cpu = median(samples.iter().map(|s| s.cpu));
         println!(
-            "{name:<26} wall {:>8.1} ms  {:.3}x   cpu {:>8.1} ms  {:.3}x",
+            "{name:<28} wall {:>8.1} ms  {:.3}x   cpu {:>8.1} ms  {:.3}x",
             wall.as_secs_f64() * 1000.0,
             wall.as_secs_f64() / base_wall.as_secs_f64(),
             cpu.as_secs_f64() * 1000.0,
@@ -106,7 +113,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     // Per round, the generator's time over the directory's: the spread shows the noise.
-    let mut ratios: Vec<f64> = samples[1]
+    let mut ratios: Vec<f64> = samples[2]
         .iter()
         .zip(&samples[0])
         .map(|(g, d)| g.wall.as_secs_f64() / d.wall.as_secs_f64())
@@ -121,20 +128,22 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Runs variant 0 (the directory) or 1 (the generator) once; returns the digest.
+/// Runs variant 0 (the directory), 1 (the directory, default filter) or 2 (the
+/// generator) once; returns the digest.
 fn archive(
     variant: usize,
     storage: &Storage,
     tree: &std::path::Path,
 ) -> Result<String, Box<dyn std::error::Error>> {
-    Ok(if variant == 0 {
-        storage
-            .archive_content_addressed("ExternalArtifact", &("bench", "direct"), ArchiveSource::dir(tree))?
-            .into_artifact()
-            .digest
-    } else {
-        build_and_store(storage, tree)?.into_artifact().digest
-    })
+    let source = match variant {
+        0 => ArchiveSource::dir(tree),
+        1 => ArchiveSource::dir_with_filter(tree, source_ignore_filter(Vec::new(), &[])),
+        _ => return Ok(build_and_store(storage, tree)?.into_artifact().digest),
+    };
+    Ok(storage
+        .archive_content_addressed("ExternalArtifact", &("bench", "direct"), source)?
+        .into_artifact()
+        .digest)
 }
 
 fn median(values: impl Iterator<Item = Duration>) -> Duration {
