@@ -1,5 +1,5 @@
-//! Shared pieces of the benchmarks and comparison tools: deterministic corpora, and a
-//! load generator for the artifact server.
+//! Shared pieces of the benchmarks and comparison tools: deterministic corpora, a load
+//! generator for the artifact server, and the ArtifactGenerator's copy-a-tree workload.
 //!
 //! ```no_run
 //! let corpus = flux_artifact_benches::Corpus::Manifests.ensure()?;
@@ -7,6 +7,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+pub mod generator;
 pub mod load;
 
 use std::{

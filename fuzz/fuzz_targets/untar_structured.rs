@@ -3,25 +3,38 @@
 //! sizes (lying ones too), extension records, checksums, endings and gzip framing.
 //!
 //! Besides the invariants of every extraction (`Scratch::check_invariants`), the result
-//! is compared with a model of what Flux's `tar.Untar` makes of the same stream under
-//! this crate's stricter rules: the exact tree and summary when it succeeds, or the
-//! kind of error.
+//! is compared with the model of `tar_builder`: the exact tree and summary when it
+//! succeeds, or the kind of error. And every successful extraction must be one Flux's
+//! `tar.Untar` makes too, with the same tree, as the independent Go model (`go_tar`)
+//! reads the same bytes.
 #![no_main]
 
 use flux_artifact_fuzz::{
-    Node, Scratch,
-    tar_builder::{Archive, ErrorClass, Expected},
+    Node, Scratch, assert_same_tree_as_go,
+    tar_builder::{Archive, ErrorClass, Expected, FormatClass},
 };
-use flux_artifact_storage::{UntarError, UntarOptions, untar};
+use flux_artifact_storage::{TarFormatError, UntarError, UntarOptions, untar};
 use libfuzzer_sys::fuzz_target;
 
 fn class(error: &UntarError) -> ErrorClass {
     match error {
         UntarError::Stream { .. } | UntarError::NotGzip { .. } => ErrorClass::Stream,
+        UntarError::Malformed { reason } => ErrorClass::Format(match reason {
+            TarFormatError::Checksum => FormatClass::Checksum,
+            TarFormatError::InvalidField { .. } => FormatClass::InvalidField,
+            TarFormatError::MalformedPax => FormatClass::MalformedPax,
+            TarFormatError::ConflictingNames => FormatClass::ConflictingNames,
+            TarFormatError::AmbiguousDirectory => FormatClass::AmbiguousDirectory,
+            TarFormatError::GlobalAfterExtension => FormatClass::GlobalAfterExtension,
+            TarFormatError::Sparse => FormatClass::Sparse,
+            TarFormatError::DataAfterZeroBlock => FormatClass::DataAfterZeroBlock,
+            other => panic!("a format error the model does not know: {other:?}"),
+        }),
         UntarError::TooLarge { .. } => ErrorClass::TooLarge,
         UntarError::AbsolutePath { .. }
         | UntarError::ParentTraversal { .. }
         | UntarError::InvalidName { .. } => ErrorClass::Name,
+        UntarError::TypeMismatch { .. } => ErrorClass::TypeMismatch,
         UntarError::Symlink { .. } => ErrorClass::Symlink,
         UntarError::Hardlink { .. } => ErrorClass::Hardlink,
         UntarError::UnsupportedType { .. } => ErrorClass::Unsupported,
@@ -43,6 +56,15 @@ fuzz_target!(|archive: Archive| {
         .skip_symlinks(archive.skip_symlinks);
     let result = untar(bytes.as_slice(), &scratch.out(), &options);
     let tree = scratch.check_invariants(archive.plant, archive.cap.bytes());
+    if result.is_ok() {
+        assert_same_tree_as_go(
+            &tree,
+            &archive.tar(),
+            archive.cap.bytes(),
+            archive.skip_symlinks,
+            archive.plant,
+        );
+    }
 
     match (&expected, &result) {
         (Expected::Unknown, _) => {}

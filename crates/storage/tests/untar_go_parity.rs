@@ -1,8 +1,9 @@
 //! Parser differentials with Go's `archive/tar` found by the `untar_structured` fuzz
-//! target (see `fuzz/` and `docs/security.md`, "Fuzzing"): archives that Flux's
-//! `tar.Untar` and this crate's `untar` both accept but extract to different trees, or
-//! that one refuses and the other extracts. A reviewer who checks an archive with Go
-//! tooling would then approve content that differs from what a Rust consumer gets.
+//! target and while writing its model of Go's reader (see `fuzz/` and
+//! `docs/security.md`, "Fuzzing"): archives that Flux's `tar.Untar` and this crate's
+//! `untar` both accept but extract to different trees, or that one refuses and the
+//! other extracts. A reviewer who checks an archive with Go tooling would then approve
+//! content that differs from what a Rust consumer gets.
 //!
 //! Each test states Go's behaviour. Where Go and this crate both extract an archive they
 //! must agree; where they cannot (Go's reading is ambiguous or contradicts other
@@ -58,18 +59,39 @@ fn gnu_long_name(name: &str) -> Vec<u8> {
     entry(b"././@LongLink", b'L', 0o644, format!("{name}\0").as_bytes())
 }
 
+/// A header block changed by `edit`, with its checksum recomputed.
+fn edited(block: Vec<u8>, edit: impl FnOnce(&mut [u8])) -> Vec<u8> {
+    let mut b = block;
+    edit(&mut b);
+    b[148..156].fill(b' ');
+    let sum: u32 = b.iter().map(|&x| u32::from(x)).sum();
+    b[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    b
+}
+
 fn extract(parts: &[Vec<u8>]) -> (tempfile::TempDir, Result<(), String>) {
+    extract_with(parts, UntarOptions::default())
+}
+
+fn extract_with(parts: &[Vec<u8>], options: UntarOptions) -> (tempfile::TempDir, Result<(), String>) {
     let mut tar = parts.concat();
     tar.extend_from_slice(&[0u8; 1024]);
     let dir = tempfile::tempdir().unwrap();
-    let result = untar(
-        tar.as_slice(),
-        &dir.path().join("out"),
-        &UntarOptions::default().gzip(false),
-    )
-    .map(|_| ())
-    .map_err(|e| e.to_string());
+    let result = untar(tar.as_slice(), &dir.path().join("out"), &options.gzip(false))
+        .map(|_| ())
+        .map_err(|e| e.to_string());
     (dir, result)
+}
+
+/// Asserts that `parts` are refused with a message containing `reason`, leaving
+/// nothing behind.
+fn assert_refused(parts: &[Vec<u8>], reason: &str) {
+    let (dir, result) = extract(parts);
+    match result {
+        Err(err) => assert!(err.contains(reason), "{err}"),
+        Ok(()) => panic!("extracted {:?}", names(dir.path())),
+    }
+    assert!(names(dir.path()).is_empty());
 }
 
 fn names(dir: &Path) -> Vec<String> {
@@ -129,6 +151,16 @@ fn file_type_bits_of_a_socket_are_refused_as_in_go() {
 }
 
 #[test]
+fn an_old_style_entry_named_with_a_trailing_slash_is_a_directory_as_in_go() {
+    // Type '\0' (a V7 regular file) whose name ends with '/' is a directory to Go, even
+    // with mode 0 and no data; the fuzz model once took it for a refused file name.
+    let (dir, result) = extract(&[entry(b"./A/", 0, 0, b"")]);
+    result.unwrap();
+    assert!(dir.path().join("out/A").is_dir());
+    assert_eq!(names(dir.path()), ["A"]);
+}
+
+#[test]
 fn an_old_style_entry_whose_pax_path_ends_with_a_slash_is_refused_where_go_makes_a_directory() {
     // Go turns type '\0' into a directory after applying the PAX path; we decide on
     // the final name too, and refuse a file name that ends with '/'.
@@ -156,4 +188,149 @@ fn an_empty_pax_path_is_refused_where_go_keeps_the_header_name() {
     let err = result.unwrap_err();
     assert!(err.to_string().contains("empty name"), "{err}");
     assert!(names(dir.path()).is_empty());
+}
+
+#[test]
+fn an_old_style_entry_that_is_a_directory_by_its_header_name_only_is_refused_where_go_writes_a_file() {
+    // Go decides type '\0' on the final name (a file `f`), Python's tarfile on the
+    // header's (a directory): refused, so that neither reading wins.
+    let reason = "directory by its header name only";
+    assert_refused(&[pax("path", "f"), entry(b"d/", 0, 0o755, b"")], reason);
+    assert_refused(&[gnu_long_name("f"), entry(b"d/", 0, 0o755, b"")], reason);
+}
+
+#[test]
+fn a_nul_in_a_pax_string_field_or_key_is_refused_as_in_go() {
+    for key in ["linkpath", "uname", "gname"] {
+        assert_refused(
+            &[pax(key, "a\0b"), entry(b"f", b'0', 0o644, b"x")],
+            "malformed PAX record",
+        );
+    }
+    assert_refused(
+        &[pax("SCHILY.xattr.a\0b", "v"), entry(b"f", b'0', 0o644, b"x")],
+        "malformed PAX record",
+    );
+}
+
+#[test]
+fn pax_numbers_go_cannot_parse_are_refused() {
+    for (key, value) in [
+        ("uid", "x"),
+        ("gid", "1.5"),
+        ("atime", "1.x"),
+        ("ctime", "--1"),
+        ("mtime", "5.5e3"),
+    ] {
+        assert_refused(&[pax(key, value), entry(b"f", b'0', 0o644, b"x")], "invalid PAX");
+    }
+}
+
+#[test]
+fn a_pax_size_beyond_go_s_int64_is_refused_even_without_a_cap() {
+    // Go's strconv.ParseInt fails; without a cap the directory would be extracted.
+    let (dir, result) = extract_with(
+        &[pax("size", "9223372036854775808"), entry(b"d", b'5', 0o755, b"")],
+        UntarOptions::default().max_size(None),
+    );
+    let err = result.unwrap_err();
+    assert!(err.contains("invalid PAX size"), "{err}");
+    assert!(names(dir.path()).is_empty());
+}
+
+#[test]
+fn a_malformed_global_header_is_refused_as_in_go() {
+    assert_refused(
+        &[
+            entry(b"pax_global_header", b'g', 0o644, b"not a record"),
+            entry(b"f", b'0', 0o644, b"x"),
+        ],
+        "malformed PAX record",
+    );
+}
+
+#[test]
+fn a_global_header_between_an_extension_header_and_its_entry_is_refused_where_go_drops_the_extension() {
+    // Go returns the global header as an entry and forgets the PAX path before it
+    // (`visible.txt`); Python applies it to the next entry (`smuggled.txt`).
+    assert_refused(
+        &[
+            pax("path", "smuggled.txt"),
+            entry(b"pax_global_header", b'g', 0o644, b"13 comment=x\n"),
+            entry(b"visible.txt", b'0', 0o644, b"data"),
+        ],
+        "global header separates",
+    );
+}
+
+#[test]
+fn junk_in_the_uid_gid_and_device_fields_is_refused_as_in_go() {
+    for (offset, field) in [(108, "uid"), (116, "gid"), (329, "devmajor"), (337, "devminor")] {
+        let junk = edited(header(b"f", b'0', 1, 0o644), |b| {
+            b[offset..offset + 8].copy_from_slice(b"12 34\0\0\0");
+        });
+        let mut file = junk;
+        file.extend_from_slice(b"x");
+        file.resize(1024, 0);
+        assert_refused(&[file], &format!("invalid {field} field"));
+    }
+}
+
+#[test]
+fn a_base256_checksum_is_refused_as_in_go() {
+    // Go reads the checksum as octal only.
+    let mut block = header(b"f", b'0', 0, 0o644);
+    block[148..156].fill(b' ');
+    let sum: u32 = block.iter().map(|&x| u32::from(x)).sum();
+    block[148..156].fill(0);
+    block[148] = 0x80;
+    block[152..156].copy_from_slice(&sum.to_be_bytes());
+    assert_refused(&[block], "invalid checksum field");
+}
+
+#[test]
+fn a_ustar_header_of_another_version_keeps_its_prefix_as_in_go() {
+    // Go recognises USTAR by its magic alone, and reads the prefix field.
+    let block = edited(header(b"f.txt", b'0', 4, 0o644), |b| {
+        b[263..265].copy_from_slice(b"\0\0");
+        b[345..346].copy_from_slice(b"p");
+    });
+    let mut data = b"data".to_vec();
+    data.resize(512, 0);
+    let (dir, result) = extract(&[block, data]);
+    result.unwrap();
+    assert_eq!(fs::read(dir.path().join("out/p/f.txt")).unwrap(), b"data");
+}
+
+#[test]
+fn a_star_header_has_a_131_byte_prefix_as_in_go() {
+    // With the trailer `tar\0`, Go reads a 131-byte prefix, then the atime and ctime
+    // fields: a prefix that fills its field does not run into them.
+    let prefix = [b'p'; 131];
+    let block = edited(header(b"f.txt", b'0', 0, 0o644), |b| {
+        b[345..476].copy_from_slice(&prefix);
+        b[476..488].copy_from_slice(b"00000000000\0");
+        b[488..500].copy_from_slice(b"00000000000\0");
+        b[508..512].copy_from_slice(b"tar\0");
+    });
+    let (dir, result) = extract(&[block]);
+    result.unwrap();
+    assert_eq!(names(dir.path()), [String::from_utf8(prefix.to_vec()).unwrap()]);
+}
+
+#[test]
+fn a_gnu_header_with_unparsable_times_is_refused_where_go_reads_them_as_a_prefix() {
+    // Go before 1.8 wrote a USTAR prefix over the GNU atime and ctime fields; Go still
+    // reads it as a prefix when those fields do not parse (`p/f.txt`).
+    let block = edited(header(b"f.txt", b'0', 0, 0o644), |b| {
+        b[257..265].copy_from_slice(b"ustar  \0");
+        b[345..346].copy_from_slice(b"p");
+    });
+    assert_refused(&[block], "invalid atime field");
+}
+
+#[test]
+fn names_with_dot_dot_slash_inside_them_are_refused_as_flux_does() {
+    // Flux's validRelPath refuses any name containing `../`, not only `..` components.
+    assert_refused(&[entry(b"a../b", b'0', 0o644, b"x")], "which Flux refuses");
 }

@@ -276,15 +276,6 @@ pub enum Error {
         /// The directory that rendered it again.
         second: String,
     },
-    /// A built artifact could not be archived into the storage.
-    #[error("cannot store the artifact of ExternalArtifact {object}")]
-    Store {
-        /// The object, `namespace/name`.
-        object: String,
-        /// The cause.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
     /// A generator uses a source alias the command line does not give (local mode).
     #[error(
         "generator {generator} uses source {alias:?}, which no --source gives (add --source {alias}=PATH_OR_URL)"
@@ -464,6 +455,17 @@ pub enum Error {
     Cancelled {
         /// The artifact's field path (`spec.artifacts[0]`).
         artifact: String,
+    },
+    /// A built artifact could not be stored: a file it copies could not be read (or
+    /// changed while it was archived), or the storage could not be written. The SDK's
+    /// error is the [`source`](std::error::Error::source).
+    #[error("cannot store the artifact of ExternalArtifact {object}")]
+    Store {
+        /// The `ExternalArtifact`, `namespace/name`.
+        object: String,
+        /// What the storage reported.
+        #[source]
+        source: flux_artifact::storage::Error,
     },
 }
 

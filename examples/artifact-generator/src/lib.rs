@@ -85,3 +85,11 @@ pub use crate::{
     store::store_artifact,
     validation::{Warning, cross_namespace_source, validate},
 };
+
+/// Internals reached by the fuzz targets in `fuzz/`; compiled only with `--cfg fuzzing`:
+/// the copy-spec parser and the doublestar matcher of excludes and Extract globs.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::builder::fuzzing::{ParsedCopy, Pattern, parse_copy};
+}

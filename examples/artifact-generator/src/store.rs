@@ -1,19 +1,15 @@
 //! Storing a built artifact: the builder's entry list, archived under its digest.
 
-use flux_artifact::storage::{ArchiveEntries, ArchiveSource, Storage, StoredArchive};
+use flux_artifact::storage::{Storage, StoredArchive};
 
-use crate::{
-    Error,
-    builder::{ArchiveEntry, ArtifactContent, FileContent},
-};
-
-/// The kind under which generated artifacts are stored (`externalartifact/<ns>/<name>/`).
-const STORAGE_KIND: &str = "ExternalArtifact";
+use crate::{Error, builder::ArtifactContent};
 
 /// Stores `content` as the artifact of the `ExternalArtifact` `namespace/name`: the
 /// builder's entries archived as one reproducible `.tar.gz` named after its digest,
 /// `externalartifact/<namespace>/<name>/<hex>.tar.gz`, in one pass and without a staging
-/// copy (files stream from the source trees and the build's scratch directory).
+/// copy (files stream from the source trees and the build's scratch directory). It is
+/// [`ArtifactContent::store`] as a free function: the same archive, Flux's default
+/// `.sourceignore` rules applied.
 ///
 /// Storing the same content again writes nothing and returns the same artifact, its
 /// `lastUpdateTime` included (see `Storage::archive_content_addressed`). The revision is
@@ -55,37 +51,7 @@ pub fn store_artifact(
     name: &str,
     content: &ArtifactContent,
 ) -> Result<StoredArchive, Error> {
-    let failed = |source: Box<dyn std::error::Error + Send + Sync>| Error::Store {
-        object: format!("{namespace}/{name}"),
-        source,
-    };
-    let mut entries = ArchiveEntries::new();
-    for entry in content.entries() {
-        let added = match entry {
-            ArchiveEntry::Directory { path } => entries.add_dir(path),
-            ArchiveEntry::File {
-                path,
-                content: FileContent::Path(file),
-                ..
-            } => entries.add_file(path, file.clone()),
-            ArchiveEntry::File {
-                path,
-                content: FileContent::Bytes(bytes),
-                executable: false,
-                ..
-            } => entries.add_bytes(path, bytes.clone()),
-            ArchiveEntry::File {
-                path,
-                content: FileContent::Bytes(bytes),
-                executable: true,
-                ..
-            } => entries.add_executable_bytes(path, bytes.clone()),
-        };
-        added.map_err(|e| failed(e.into()))?;
-    }
-    storage
-        .archive_content_addressed(STORAGE_KIND, &(namespace, name), ArchiveSource::entries(entries))
-        .map_err(|e| failed(e.into()))
+    content.store(storage, namespace, name)
 }
 
 #[cfg(test)]

@@ -118,7 +118,9 @@ pub enum TarFormatError {
     /// A numeric header field (or PAX record) is not a number.
     #[error("invalid {field} field")]
     InvalidField {
-        /// The field: `size`, `mode`, `mtime`, `checksum`, `PAX size`, `PAX mtime`.
+        /// The field: `size`, `mode`, `mtime`, `uid`, `gid`, `devmajor`, `devminor`,
+        /// `atime`, `ctime`, `checksum`, `PAX size`, `PAX mtime`, `PAX time`,
+        /// `PAX uid or gid`.
         field: &'static str,
     },
     /// A PAX record does not have the form `<length> <key>=<value>\n`.
@@ -136,6 +138,15 @@ pub enum TarFormatError {
     /// wins (Go takes the long name, Python the first header).
     #[error("an entry has both a PAX path and a GNU long name")]
     ConflictingNames,
+    /// An old-style entry (type `'\0'`) is a directory by its header's name (a
+    /// trailing `/`) but not by its PAX path or GNU long name: Go reads a file there,
+    /// Python a directory.
+    #[error("an old-style entry is a directory by its header name only")]
+    AmbiguousDirectory,
+    /// A PAX global header comes between an extension header and its entry: Go drops
+    /// the extension header, other readers apply it to the entry.
+    #[error("a global header separates an extension header from its entry")]
+    GlobalAfterExtension,
     /// A PAX header describes a GNU sparse file, which is not supported.
     #[error("GNU sparse files are not supported")]
     Sparse,

@@ -125,8 +125,8 @@ pub struct UntarSummary {
 /// Extracts a tarball read from `reader` into `dir`, which is created if missing.
 ///
 /// Only regular files and directories are written. Refused, each with its own
-/// [`UntarError`]: absolute names, names with a `..` component, a backslash, NUL or
-/// drive prefix, or a component longer than
+/// [`UntarError`]: absolute names, names with a `..` component (or `../` anywhere, as
+/// Flux refuses), a backslash, NUL or drive prefix, or a component longer than
 /// [`MAX_NAME_COMPONENT_BYTES`](crate::MAX_NAME_COMPONENT_BYTES) (no filesystem of
 /// Flux's consumers could create it; [`Storage::archive`](crate::Storage::archive)
 /// refuses to write what this refuses to read); symlinks (unless skipped); hard links;
@@ -141,7 +141,15 @@ pub struct UntarSummary {
 /// The stream is read as Go's `archive/tar` reads it, so that this extracts the tree
 /// Flux extracts from the same bytes: hard links, symlinks, devices, directories and
 /// FIFOs carry no data whatever their size field says (their declared size still counts
-/// towards the cap, as in Flux), and a PAX `size` overrides the header's.
+/// towards the cap, as in Flux), and a PAX `size` overrides the header's. What Go
+/// refuses is refused ([`UntarError::Malformed`]): a checksum that is not octal, a
+/// number that does not parse in any header field or PAX record, a malformed global
+/// header. So is what readers disagree on: a PAX path and a GNU long name on one entry,
+/// an old-style entry that is a directory by its header's name only, a global header
+/// between an extension header and its entry. An archive this extracts is one Flux
+/// extracts, to the same tree, but for PAX global headers: Go hands each to Flux as an
+/// entry, and Flux writes an empty file named after it (so it also fails where that
+/// name is invalid or taken); this skips them.
 ///
 /// All writes go through a handle on `dir` that resolves paths beneath it only
 /// (`openat2(RESOLVE_BENEATH)` on Linux, via `cap-std`), so nothing is written outside
@@ -494,6 +502,10 @@ fn clean_entry_path(raw: &[u8], name: &str) -> Result<PathBuf, UntarError> {
                 }
             }
         }
+    }
+    // Flux's `validRelPath` refuses `../` anywhere, `a../b` included.
+    if raw.windows(3).any(|w| w == b"../") {
+        return Err(invalid("contains '../', which Flux refuses"));
     }
     Ok(path)
 }

@@ -90,6 +90,13 @@ impl Extensions {
                 b"mtime" => {
                     self.pax_mtime = Some(parse_pax_time(value).ok_or_else(|| invalid_field("PAX mtime"))?)
                 }
+                // Not used here, but Go refuses an archive whose values do not parse.
+                b"atime" | b"ctime" => {
+                    parse_pax_time(value).ok_or_else(|| invalid_field("PAX time"))?;
+                }
+                b"uid" | b"gid" => {
+                    parse_signed_decimal(value).ok_or_else(|| invalid_field("PAX uid or gid"))?;
+                }
                 k if k.starts_with(b"GNU.sparse.") => return Err(malformed(TarFormatError::Sparse)),
                 _ => {}
             }
@@ -153,6 +160,11 @@ impl<R: Read> TarReader<R> {
             let header = RawHeader::parse(&block)?;
             match header.type_flag {
                 b'x' | b'g' | b'L' | b'K' => {
+                    // Go drops the extension headers before a global header, other
+                    // readers apply them to the entry after it.
+                    if header.type_flag == b'g' && !extensions.is_empty() {
+                        return Err(malformed(TarFormatError::GlobalAfterExtension));
+                    }
                     if header.size > MAX_SPECIAL_SIZE {
                         return Err(malformed(TarFormatError::ExtensionTooLarge {
                             size: header.size,
@@ -166,15 +178,26 @@ impl<R: Read> TarReader<R> {
                     match header.type_flag {
                         b'x' => extensions.apply_pax(&payload)?,
                         b'L' => extensions.long_name = Some(trim_nul(&payload).to_vec()),
-                        // Global headers and long link names do not affect extraction.
+                        // Global headers do not affect extraction, but Go refuses the
+                        // archive when their records are malformed.
+                        b'g' => {
+                            parse_pax_records(&payload)?;
+                        }
+                        // Long link names do not affect extraction.
                         _ => {}
                     }
                 }
                 _ => {
+                    let name = extensions.name(header.name)?;
+                    // Go decides an old-style entry on its final name, Python on the
+                    // header's: a directory by the header's name only is refused.
+                    if header.old_style_dir && !name.ends_with(b"/") {
+                        return Err(malformed(TarFormatError::AmbiguousDirectory));
+                    }
                     let size = extensions.pax_size.unwrap_or(header.size);
                     self.begin_data(if is_header_only(header.type_flag) { 0 } else { size });
                     return Ok(Some(EntryHeader {
-                        name: extensions.name(header.name)?,
+                        name,
                         type_flag: header.type_flag,
                         size,
                         mode: header.mode,
@@ -252,20 +275,28 @@ impl<R: Read> Read for TarReader<R> {
 struct RawHeader {
     name: Vec<u8>,
     type_flag: u8,
+    /// An old-style (`'\0'`) entry that its header's name makes a directory.
+    old_style_dir: bool,
     size: u64,
     mode: i64,
     mtime: i64,
 }
 
 impl RawHeader {
+    /// Reads a block as Go's `archive/tar` does: the format from the magic (USTAR by
+    /// `ustar\0` whatever the version, STAR by its trailer, GNU by `ustar  \0`),
+    /// the prefix of USTAR (155 bytes) and STAR (131 bytes) headers, and every numeric
+    /// field the format has, so that an archive Go refuses is refused here too.
     fn parse(block: &[u8; BLOCK]) -> io::Result<RawHeader> {
         verify_checksum(block)?;
+        let ustar = &block[257..263] == b"ustar\0";
+        let star = ustar && &block[508..512] == b"tar\0";
+        let gnu = &block[257..263] == b"ustar " && &block[263..265] == b" \0";
         let name = trim_nul(&block[0..100]);
-        let ustar = &block[257..263] == b"ustar\0" && &block[263..265] == b"00";
-        let prefix = if ustar {
-            trim_nul(&block[345..500])
-        } else {
-            &[][..]
+        let prefix = match (ustar, star) {
+            (true, false) => trim_nul(&block[345..500]),
+            (true, true) => trim_nul(&block[345..476]),
+            _ => &[][..],
         };
         let full_name = if prefix.is_empty() {
             name.to_vec()
@@ -276,15 +307,36 @@ impl RawHeader {
         let size = u64::try_from(size).map_err(|_| invalid_field("size"))?;
         let mode = parse_numeric(&block[100..108], "mode")?;
         let mtime = parse_numeric(&block[136..148], "mtime")?;
+        parse_numeric(&block[108..116], "uid")?;
+        parse_numeric(&block[116..124], "gid")?;
+        if ustar || gnu {
+            parse_numeric(&block[329..337], "devmajor")?;
+            parse_numeric(&block[337..345], "devminor")?;
+        }
+        if star {
+            parse_numeric(&block[476..488], "atime")?;
+            parse_numeric(&block[488..500], "ctime")?;
+        }
+        if gnu {
+            // Go reads unparsable GNU times as a USTAR prefix (what Go before 1.8
+            // wrote there), which would give the entry another name.
+            for (range, field) in [(345..357, "atime"), (357..369, "ctime")] {
+                if block[range.start] != 0 {
+                    parse_numeric(&block[range], field)?;
+                }
+            }
+        }
         let mut type_flag = block[156];
+        let old_style_dir = type_flag == 0 && full_name.ends_with(b"/");
         if type_flag == 0 {
             // Old-style regular files; a trailing slash made them directories (Go and
             // Python agree). Contiguous files (`'7'`) stay what they are.
-            type_flag = if full_name.ends_with(b"/") { b'5' } else { b'0' };
+            type_flag = if old_style_dir { b'5' } else { b'0' };
         }
         Ok(RawHeader {
             name: full_name,
             type_flag,
+            old_style_dir,
             size,
             mode,
             mtime,
@@ -293,7 +345,8 @@ impl RawHeader {
 }
 
 fn verify_checksum(block: &[u8; BLOCK]) -> io::Result<()> {
-    let recorded = parse_numeric(&block[148..156], "checksum")?;
+    // Octal only: Go does not read a base-256 checksum.
+    let recorded = parse_octal(&block[148..156], "checksum")?;
     let (mut unsigned, mut signed) = (0i64, 0i64);
     for (i, &b) in block.iter().enumerate() {
         let b = if (148..156).contains(&i) { b' ' } else { b };
@@ -326,6 +379,11 @@ fn parse_numeric(field: &[u8], what: &'static str) -> io::Result<i64> {
         let value = i64::try_from(value).map_err(|_| invalid_field(what))?;
         return Ok(if invert == 0xff { !value } else { value });
     }
+    parse_octal(field, what)
+}
+
+/// Octal, padded with spaces or NULs on either side; empty is 0.
+fn parse_octal(field: &[u8], what: &'static str) -> io::Result<i64> {
     let padding = |b: &u8| *b == b' ' || *b == 0;
     let start = field.iter().position(|b| !padding(b)).unwrap_or(field.len());
     let end = field.iter().rposition(|b| !padding(b)).map_or(start, |i| i + 1);
@@ -345,17 +403,29 @@ fn trim_nul(field: &[u8]) -> &[u8] {
     &field[..end]
 }
 
+/// Decimal digits, at most `i64::MAX` (Go reads sizes as `int64`).
 fn parse_decimal(value: &[u8]) -> Option<u64> {
     if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }
+    let n: i64 = std::str::from_utf8(value).ok()?.parse().ok()?;
+    u64::try_from(n).ok()
+}
+
+/// A decimal `i64` with an optional sign, as Go's `strconv.ParseInt`.
+fn parse_signed_decimal(value: &[u8]) -> Option<i64> {
     std::str::from_utf8(value).ok()?.parse().ok()
 }
 
-/// Seconds of a PAX time (`1700000000.5`, `-10.5`), fraction dropped.
+/// Seconds of a PAX time (`1700000000.5`, `-10.5`); the fraction, dropped, must be
+/// digits.
 fn parse_pax_time(value: &[u8]) -> Option<i64> {
-    let seconds = value.split(|&b| b == b'.').next().unwrap_or_default();
-    std::str::from_utf8(seconds).ok()?.parse().ok()
+    let mut parts = value.splitn(2, |&b| b == b'.');
+    let seconds = parse_signed_decimal(parts.next().unwrap_or_default())?;
+    parts
+        .next()
+        .is_none_or(|fraction| fraction.iter().all(u8::is_ascii_digit))
+        .then_some(seconds)
 }
 
 /// Splits PAX records `"<len> <key>=<value>\n"`.
@@ -375,7 +445,10 @@ fn parse_pax_records(mut data: &[u8]) -> io::Result<Vec<(&[u8], &[u8])>> {
         let body = record[space + 1..].strip_suffix(b"\n").ok_or_else(bad)?;
         let eq = body.iter().position(|&b| b == b'=').ok_or_else(bad)?;
         let (key, value) = (&body[..eq], &body[eq + 1..]);
-        if key.is_empty() || (key == b"path" && value.contains(&0)) {
+        // Go's rules: no NUL in a key, nor in the value of a key that replaces a
+        // header string field.
+        let nul_value = matches!(key, b"path" | b"linkpath" | b"uname" | b"gname") && value.contains(&0);
+        if key.is_empty() || key.contains(&0) || nul_value {
             return Err(bad());
         }
         records.push((key, value));

@@ -54,9 +54,11 @@
 //! - `Extract` unpacks `.tar.gz`/`.tgz` files into `to` with the SDK's safe
 //!   [`untar`](flux_artifact::storage::untar); its glob is a doublestar glob, and
 //!   matches that are not tarballs are skipped.
-//! - The artifact leaves out what Flux's default `.sourceignore` rules exclude
-//!   (`.git/`, `*.tar.gz`, `*.zip`, images, `.github/`, …), as source-watcher's archive
-//!   does: a copied `chart.tgz` is not in the artifact, extract it instead.
+//! - **Flux's default `.sourceignore` rules apply to every artifact, whatever the copy
+//!   operations say**: the archive leaves out `.git/`, `*.tar.gz`, `*.zip`, images,
+//!   `.github/`, … as source-watcher's archive does, so a copied `chart.tar.gz` is not
+//!   in the artifact (extract it instead). The archive's filter decides this, once,
+//!   over the whole tree; [`ArtifactContent::entries`] lists what it keeps.
 //!
 //! Safer than source-watcher: `..` in `from` or `to` is refused (`path-escape`) for
 //! every strategy, symlinks in source trees are skipped as Flux's fetcher drops them
@@ -65,17 +67,49 @@
 //!
 //! # Output
 //!
+//! [`ArtifactContent::store`] (or [`store_async`](ArtifactContent::store_async)) archives
+//! the content into the SDK's storage as the artifact of an `ExternalArtifact`, named
+//! after its digest: the one call from a built artifact to the artifact to publish.
+//! Plain copies stream straight from the source trees into the archive; only Merge
+//! results (bytes in memory) and Extract results (files in the build's scratch
+//! directory) are materialised. [`ArtifactContent::archive_source`] is the entry list
+//! it archives, for a caller that makes the archive call itself.
+//!
 //! [`ArtifactContent::entries`] lists the artifact in archive order, each file pointing
-//! at its content: a file in a source tree (so plain copies stream straight from the
-//! sources into the archive), an extracted file in the build's scratch directory, or
-//! the bytes of a merge. [`ArtifactContent::materialise`] writes the same tree into a
-//! directory instead.
+//! at its content: what the archive holds, for counts, reports and tests.
+//! [`ArtifactContent::materialise`] writes the tree into a directory instead, as
+//! source-watcher's staging directory would hold it; archiving that directory with
+//! Flux's default filter gives the same bytes as `store`.
+//!
+//! ```
+//! # use std::{collections::BTreeMap, fs};
+//! # use artifact_generator::{api::{CopyOperation, OutputArtifact}, builder::ArtifactBuilder};
+//! use flux_artifact::{config::Options, storage::Storage};
+//!
+//! # let repo = tempfile::tempdir()?;
+//! # fs::write(repo.path().join("app.yaml"), "kind: Deployment\n")?;
+//! # let artifact = OutputArtifact {
+//! #     name: "app".into(),
+//! #     copy: vec![CopyOperation { from: "@repo/app.yaml".into(), to: "@artifact/".into(), ..CopyOperation::default() }],
+//! #     ..OutputArtifact::default()
+//! # };
+//! # let sources = BTreeMap::from([("repo".to_owned(), repo.path().to_path_buf())]);
+//! # let root = tempfile::tempdir()?;
+//! let storage = Storage::new(&Options { storage_path: root.path().into(), ..Options::default() })?;
+//! let content = ArtifactBuilder::new(&artifact, &sources).build()?;
+//! let stored = content.store(&storage, "flux-system", &artifact.name)?;
+//! println!("{} files, {} bytes: {}", content.file_count(), content.content_size(), stored.artifact.url);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod doublestar;
+#[cfg(fuzzing)]
+pub(crate) mod fuzzing;
 mod goglob;
 mod ops;
 mod source;
 mod spec;
+mod store;
 mod tree;
 mod yaml;
 
@@ -86,7 +120,7 @@ use std::{
     sync::Arc,
 };
 
-use flux_artifact::storage::{DEFAULT_MAX_UNTAR_SIZE, source_ignore_filter};
+use flux_artifact::storage::DEFAULT_MAX_UNTAR_SIZE;
 use tempfile::TempDir;
 
 use crate::{api::OutputArtifact, error::Error};
@@ -222,8 +256,7 @@ impl<'a> ArtifactBuilder<'a> {
             state.check_cancel()?;
             ops::apply(&mut state, operation)?;
         }
-        let ignore = source_ignore_filter(Vec::new(), &[]);
-        let entries = state.tree.entries(ignore.matcher());
+        let entries = state.tree.entries(store::default_filter().matcher());
         Ok(ArtifactContent {
             entries,
             tree: state.tree,
@@ -287,7 +320,9 @@ pub struct ArtifactContent {
 
 impl ArtifactContent {
     /// The archive's entries, in archive order: a directory before what it holds,
-    /// names in byte order, what Flux's default `.sourceignore` rules exclude left out.
+    /// names in byte order, what Flux's default `.sourceignore` rules exclude left out
+    /// (the root's own entry is implicit). This is what [`store`](Self::store) archives:
+    /// the archive applies the same filter to the whole tree.
     #[must_use]
     pub fn entries(&self) -> &[ArchiveEntry] {
         &self.entries
@@ -325,8 +360,10 @@ impl ArtifactContent {
     /// what the default `.sourceignore` rules leave out of the archive. Directories are
     /// 0755, files 0644, or 0755 when executable.
     ///
-    /// Archiving `dir` with Flux's default filter ([`source_ignore_filter`] with no
-    /// patterns) gives the same archive as the [`entries`](Self::entries).
+    /// Archiving `dir` with Flux's default filter
+    /// ([`source_ignore_filter`](flux_artifact::storage::source_ignore_filter) with no
+    /// patterns) gives the same archive, byte for byte, as
+    /// [`archive_source`](Self::archive_source).
     ///
     /// # Errors
     ///

@@ -126,6 +126,9 @@ pub fn all() -> Vec<(&'static str, Setup)> {
         ("default_excludes", default_excludes),
         ("executable_files", executable_files),
         ("helm_chart_composition", helm_chart_composition),
+        ("excluded_directory_names", excluded_directory_names),
+        ("merge_into_executable", merge_into_executable),
+        ("empty_directories", empty_directories),
     ]
 }
 
@@ -593,4 +596,45 @@ pub fn helm_chart_composition() -> (Sources, OutputArtifact) {
         .strategy(CopyStrategy::Merge),
     ];
     (sources, artifact(ops))
+}
+
+/// Directories whose names the default excludes match (`*.zip`, `.circleci/`) lose
+/// everything under them; `**/` patterns reach any depth.
+pub fn excluded_directory_names() -> (Sources, OutputArtifact) {
+    let sources = Sources::new(&["repo"]);
+    sources.file("repo", "bundle.zip/app.yaml", "kind: ConfigMap");
+    sources.file("repo", ".circleci/config.yml", "version: 2");
+    sources.file("repo", "deploy/.flux.yaml", "x: 1");
+    sources.file("repo", "deploy/nested/.sops.yaml", "creation_rules: []");
+    sources.file("repo", "deploy/app.yaml", "kind: Deployment");
+    sources.dir("repo", "images.png");
+    (sources, artifact(vec![copy("@repo/", "@artifact/")]))
+}
+
+/// A merge result keeps the executable bit of the file it merged into: bytes written
+/// 0700 by the archive.
+pub fn merge_into_executable() -> (Sources, OutputArtifact) {
+    let sources = Sources::new(&["a", "b"]);
+    sources.file("a", "values.yaml", "replicas: 1\nname: app\n");
+    sources.file("b", "values.yaml", "replicas: 2\n");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let path = sources.root("a").join("values.yaml");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let ops = vec![
+        copy("@a/values.yaml", "@artifact/values.yaml"),
+        copy("@b/values.yaml", "@artifact/values.yaml").strategy(CopyStrategy::Merge),
+    ];
+    (sources, artifact(ops))
+}
+
+/// Empty directories, copied and nested, are archived as directories.
+pub fn empty_directories() -> (Sources, OutputArtifact) {
+    let sources = Sources::new(&["repo"]);
+    sources.dir("repo", "empty");
+    sources.dir("repo", "a/b/c");
+    sources.file("repo", "a/x.yaml", "x: 1");
+    (sources, artifact(vec![copy("@repo/", "@artifact/out")]))
 }
