@@ -94,7 +94,5 @@ pub use flux_artifact_runtime as runtime;
 pub use flux_artifact_server as server;
 pub use flux_artifact_storage as storage;
 
-/// The workspace README's usage example, compiled as a doctest.
-#[cfg(all(doctest, feature = "kube"))]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;
+// The workspace README's code is compiled by `examples/readme` (the `readme-check`
+// member), with the README's own `[dependencies]` rather than this crate's.

@@ -3,9 +3,11 @@
 //! sources read-only, leader election in the controller's namespace only.
 //!
 //! Which requests the helpers make is not listed here: the scripted API server of the
-//! mock tests (`tests/common`) checks each request it receives against this RBAC
-//! (`common::rbac::assert_granted`), so every mock test of `publish`, `sources` and
-//! `integrity`, and any added later, fails on a request the RBAC does not grant. This
+//! mock tests (`test-support/kube_api`, shared with flux-artifact-runtime's tests)
+//! checks each request it receives against this RBAC (`Rbac::assert_granted`), so every
+//! mock test of `publish`, `sources` and `integrity` here, of the leader election,
+//! finalizer, sweep, status writer and event recorder in the runtime crate, and any
+//! added later, fails on a request the RBAC does not grant. This
 //! file tests that check, and the limits of the grant. The API server's authorizer is
 //! not run; the verbs follow its rules (server-side apply needs `patch`, plus `create`
 //! when it creates the object).
@@ -16,7 +18,7 @@ mod common;
 
 use common::{
     Exchange, finish,
-    rbac::{Permission, permissions_for, rbac},
+    rbac::{Permission, permissions_for, sample as rbac, sample_with_delete_addendum},
     scripted_client,
 };
 use http::Method;
@@ -143,7 +145,8 @@ async fn the_scripted_api_server_fails_a_request_the_rbac_does_not_grant() {
 
 #[test]
 fn nothing_is_granted_by_wildcard() {
-    for role in &rbac().roles {
+    // The addendum's roles include the sample's.
+    for role in &sample_with_delete_addendum().roles {
         for rule in &role.rules {
             for (key, list) in [
                 ("apiGroups", &rule.api_groups),
@@ -155,6 +158,21 @@ fn nothing_is_granted_by_wildcard() {
                     "wildcard in {key} of {} {}: {rule:?}",
                     role.kind,
                     role.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn secrets_and_config_maps_are_never_granted() {
+    let rbac = sample_with_delete_addendum();
+    for resource in ["secrets", "configmaps"] {
+        for verb in ["get", "list", "watch", "create", "update", "patch", "delete"] {
+            for ns in [None, Some("apps"), Some(rbac.service_account.0.as_str())] {
+                assert!(
+                    !rbac.grants(&permission(verb, "", resource, ns)),
+                    "{verb} on {resource} in {ns:?}"
                 );
             }
         }
@@ -188,4 +206,28 @@ fn flux_sources_are_read_only() {
             );
         }
     }
+}
+
+#[test]
+fn the_delete_addendum_grants_deleting_external_artifacts_and_nothing_else() {
+    let base = rbac();
+    let with_delete = sample_with_delete_addendum();
+    assert_eq!(with_delete.roles.len(), base.roles.len() + 1);
+    let addendum = with_delete.roles.last().unwrap();
+    assert_eq!(addendum.namespace, None);
+    let granted: Vec<(&str, &str, &str)> = addendum
+        .rules
+        .iter()
+        .flat_map(|rule| {
+            rule.api_groups.iter().flat_map(move |group| {
+                rule.resources.iter().flat_map(move |resource| {
+                    rule.verbs
+                        .iter()
+                        .map(move |verb| (group.as_str(), resource.as_str(), verb.as_str()))
+                })
+            })
+        })
+        .collect();
+    assert_eq!(granted, [(FLUX, "externalartifacts", "delete")]);
+    assert!(with_delete.grants(&permission("delete", FLUX, "externalartifacts", Some("apps"))));
 }

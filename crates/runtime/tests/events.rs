@@ -35,7 +35,7 @@ pub struct ArtifactGeneratorSpec {
 }
 
 const UID: &str = "4f7c1d2e-9a3b-4c5d-8e6f-0a1b2c3d4e5f";
-const EVENTS_PATH: &str = "/apis/events.k8s.io/v1/namespaces/apps/events";
+const EVENTS_URI: &str = "/apis/events.k8s.io/v1/namespaces/apps/events?";
 
 fn generator() -> ArtifactGenerator {
     let mut generator = ArtifactGenerator::new("podinfo", ArtifactGeneratorSpec::default());
@@ -288,8 +288,8 @@ fn recorder(client: kube::Client) -> EventRecorder {
 #[tokio::test]
 async fn a_warning_goes_to_kubernetes_and_to_notification_controller() {
     let receiver = Receiver::start(vec![]).await;
-    let (client, server) = scripted_client(vec![Exchange::post(
-        EVENTS_PATH,
+    let (client, server) = scripted_client(vec![Exchange::post_checked(
+        EVENTS_URI,
         expect_kube_event("Warning", "BuildFailed", "no files matched 'deploy/**'".into()),
     )]);
     let recorder = recorder(client).with_events_addr(&receiver.url()).unwrap();
@@ -334,10 +334,41 @@ async fn a_warning_goes_to_kubernetes_and_to_notification_controller() {
 }
 
 #[tokio::test]
+async fn a_repeated_event_is_patched_into_a_series() {
+    let first_name = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let name = std::sync::Arc::clone(&first_name);
+    let check_first = expect_kube_event("Warning", "BuildFailed", "boom".into());
+    let (client, server) = scripted_client(vec![
+        Exchange::post_checked(EVENTS_URI, move |body| {
+            check_first(body);
+            *name.lock().unwrap() = body["metadata"]["name"].as_str().unwrap().to_owned();
+        }),
+        // The event's name is generated (`podinfo.<nanoseconds>`): the patch must name
+        // the event created first.
+        Exchange::merge_patch_checked("/apis/events.k8s.io/v1/namespaces/apps/events/*?", move |body| {
+            assert_eq!(
+                body["metadata"]["name"].as_str(),
+                Some(first_name.lock().unwrap().as_str())
+            );
+            assert_eq!(body["series"]["count"], 2);
+            assert_eq!(body["reason"], "BuildFailed");
+        }),
+    ]);
+    let recorder = recorder(client);
+
+    for _ in 0..2 {
+        recorder
+            .record(&generator(), Event::warning("BuildFailed", "boom"))
+            .await;
+    }
+    finish(recorder, server).await;
+}
+
+#[tokio::test]
 async fn a_normal_event_is_info_for_notification_controller() {
     let receiver = Receiver::start(vec![]).await;
-    let (client, server) = scripted_client(vec![Exchange::post(
-        EVENTS_PATH,
+    let (client, server) = scripted_client(vec![Exchange::post_checked(
+        EVENTS_URI,
         expect_kube_event("Normal", "NewArtifact", "stored artifact".into()),
     )]);
     let recorder = recorder(client).with_events_addr(&receiver.url()).unwrap();
@@ -355,8 +386,8 @@ async fn a_normal_event_is_info_for_notification_controller() {
 #[tokio::test]
 async fn a_trace_event_goes_to_kubernetes_only_as_normal() {
     let receiver = Receiver::start(vec![]).await;
-    let (client, server) = scripted_client(vec![Exchange::post(
-        EVENTS_PATH,
+    let (client, server) = scripted_client(vec![Exchange::post_checked(
+        EVENTS_URI,
         expect_kube_event("Normal", "ArtifactUpToDate", "no drift detected".into()),
     )]);
     let recorder = recorder(client).with_events_addr(&receiver.url()).unwrap();
@@ -377,8 +408,8 @@ async fn a_trace_event_goes_to_kubernetes_only_as_normal() {
 
 #[tokio::test]
 async fn without_an_events_address_only_kubernetes_gets_the_event() {
-    let (client, server) = scripted_client(vec![Exchange::post(
-        EVENTS_PATH,
+    let (client, server) = scripted_client(vec![Exchange::post_checked(
+        EVENTS_URI,
         expect_kube_event("Warning", "BuildFailed", "boom".into()),
     )]);
     let recorder = recorder(client).with_events_addr("").unwrap();
@@ -407,8 +438,8 @@ async fn an_invalid_events_address_is_refused_up_front() {
 async fn long_messages_are_cut_for_kubernetes_but_not_for_flux() {
     let receiver = Receiver::start(vec![]).await;
     let message = "é".repeat(600); // 1200 bytes
-    let (client, server) = scripted_client(vec![Exchange::post(
-        EVENTS_PATH,
+    let (client, server) = scripted_client(vec![Exchange::post_checked(
+        EVENTS_URI,
         expect_kube_event("Warning", "BuildFailed", "é".repeat(512)),
     )]);
     let recorder = recorder(client).with_events_addr(&receiver.url()).unwrap();
@@ -424,8 +455,8 @@ async fn long_messages_are_cut_for_kubernetes_but_not_for_flux() {
 #[tokio::test]
 async fn cluster_scoped_objects_get_kubernetes_events_only() {
     let receiver = Receiver::start(vec![]).await;
-    let (client, server) = scripted_client(vec![Exchange::post(
-        "/apis/events.k8s.io/v1/namespaces/default/events",
+    let (client, server) = scripted_client(vec![Exchange::post_checked(
+        "/apis/events.k8s.io/v1/namespaces/default/events?",
         |body| assert_eq!(body["regarding"]["kind"], "Namespace"),
     )]);
     let recorder = recorder(client).with_events_addr(&receiver.url()).unwrap();
@@ -444,8 +475,8 @@ async fn cluster_scoped_objects_get_kubernetes_events_only() {
 #[tokio::test]
 async fn a_failing_receiver_does_not_stop_the_kubernetes_event() {
     let url = format!("http://{}/", closed_address().await);
-    let (client, server) = scripted_client(vec![Exchange::post(
-        EVENTS_PATH,
+    let (client, server) = scripted_client(vec![Exchange::post_checked(
+        EVENTS_URI,
         expect_kube_event("Warning", "BuildFailed", "boom".into()),
     )]);
     let recorder = recorder(client).with_flux_sender(sender(&url, 1));

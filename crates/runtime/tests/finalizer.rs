@@ -12,7 +12,7 @@ use std::sync::{
 
 use common::{
     Exchange, PodinfoSource, TempStorage, external_artifact, external_artifacts, finish, podinfo_source,
-    scripted_client,
+    rbac, scripted_client,
 };
 use flux_artifact_runtime::cleanup::{ArtifactFinalizer, Error, FinalizerError};
 use kube::runtime::controller::Action;
@@ -167,6 +167,7 @@ async fn deletion_deletes_the_labelled_external_artifacts_when_asked_and_cleans_
             &format!("{EA_URI}/{name}?"),
             json!({ "preconditions": { "uid": uid } }),
         )
+        .granted_by(rbac::sample_with_delete_addendum())
     };
     let script = vec![
         owned(),
@@ -211,11 +212,13 @@ async fn cleanup_reports_what_it_deleted_removed_and_failed() {
             &format!("{EA_URI}/podinfo?"),
             json!({ "preconditions": { "uid": "ea-uid-1" } }),
         )
+        .granted_by(rbac::sample_with_delete_addendum())
         .ok(external_artifact("apps", "podinfo", "ea-uid-1")),
         Exchange::delete(
             &format!("{EA_URI}/podinfo-chart?"),
             json!({ "preconditions": { "uid": "ea-uid-2" } }),
         )
+        .granted_by(rbac::sample_with_delete_addendum())
         .fail(
             403,
             "Forbidden",

@@ -4,7 +4,7 @@ use std::{io, path::PathBuf, time::Duration};
 
 use flux_artifact_digest::{Algorithm, Digest};
 
-use crate::{ArchiveEntryError, UntarError};
+use crate::{ArchiveEntryError, NameProblem, UntarError};
 
 /// What went wrong in a storage operation, with the path or value involved.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +100,18 @@ pub enum Error {
         path: PathBuf,
         /// The underlying error.
         source: io::Error,
+    },
+
+    /// A file or directory in the tree to archive has a name that no consumer can
+    /// extract (see [`NameProblem`]), so the artifact would be refused by every
+    /// kustomize-controller. Leave it out with a filter, or rename it. Nothing was
+    /// written.
+    #[error("cannot archive {}: its name {problem}, which no consumer can extract", path.display())]
+    UnextractableName {
+        /// The file or directory, as found in the tree.
+        path: PathBuf,
+        /// What is wrong with its name.
+        problem: NameProblem,
     },
 
     /// The reader given to a write failed; nothing was written to `destination`.

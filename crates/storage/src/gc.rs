@@ -23,6 +23,9 @@ pub const GARBAGE_COUNT_LIMIT: usize = 1000;
 /// file and locking it.
 const TEMP_FILE_GRACE: Duration = Duration::from_secs(60);
 
+/// The operation named in [`Error::StorageRoot`] when a collection is refused.
+const COLLECT_OP: &str = "collect garbage in";
+
 /// What a collection would delete.
 struct Plan {
     dir: PathBuf,
@@ -59,12 +62,16 @@ impl Storage {
     /// caller addresses the directory with a placeholder name like `*`, the newest file
     /// is taken as current instead, so a collection never empties a directory.
     ///
-    /// A missing directory has no garbage.
+    /// A missing directory has no garbage. The storage root is no object's directory:
+    /// an artifact path without a directory part (`a.tar.gz`, or `../a.tar.gz`, which
+    /// resolves to the same file) is refused rather than collected in the root, where
+    /// it would take other objects' files for garbage (Go collects there).
     ///
     /// # Errors
     ///
-    /// Path errors, and [`Error::Io`] if the directory or a file's metadata cannot be
-    /// read.
+    /// [`Error::StorageRoot`] naming the root if the artifact's directory is the
+    /// storage root; other path errors; and [`Error::Io`] if the directory or a file's
+    /// metadata cannot be read.
     pub fn garbage_files(
         &self,
         artifact: &Artifact,
@@ -92,33 +99,30 @@ impl Storage {
     /// has just found stored, however old, cannot be deleted before the writer has
     /// published it: either the collection ran first, and the writer writes the file
     /// anew, or the writer's protection is in place, and the collection skips the file.
-    /// (The storage root itself, which holds no object's artifacts, is not locked.)
     ///
     /// Runs on the calling thread and stops at `timeout`: when it returns, it has
     /// stopped deleting (the Go version deletes on in the background after its timeout).
     ///
     /// # Errors
     ///
-    /// [`Error::GcTimeout`] with the files deleted so far if the deadline passes,
-    /// [`Error::RemoveFailed`] if some files could not be deleted, and the errors of
+    /// [`Error::StorageRoot`] naming the root, before anything is locked or deleted,
+    /// if the artifact's directory is the storage root; [`Error::GcTimeout`] with the
+    /// files deleted so far if the deadline passes; [`Error::RemoveFailed`] if some
+    /// files could not be deleted; and the errors of
     /// [`garbage_files`](Self::garbage_files).
     pub fn garbage_collect(&self, artifact: &Artifact, timeout: Duration) -> Result<Vec<PathBuf>, Error> {
         let deadline = Instant::now().checked_add(timeout);
-        let dir = self.resolve_dir(artifact)?;
-        let _dir_lock = if dir == self.base_path() {
-            None
-        } else {
-            match DirLock::acquire(&dir) {
-                Ok(lock) => Some(lock),
-                // A missing directory has no garbage.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-                Err(e) => {
-                    return Err(Error::Io {
-                        op: "lock the directory",
-                        path: dir,
-                        source: e,
-                    });
-                }
+        let dir = self.resolve_dir_below_root(artifact, COLLECT_OP)?;
+        let _dir_lock = match DirLock::acquire(&dir) {
+            Ok(lock) => lock,
+            // A missing directory has no garbage.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(Error::Io {
+                    op: "lock the directory",
+                    path: dir,
+                    source: e,
+                });
             }
         };
         let plan = self.plan_collection(
@@ -173,7 +177,7 @@ impl Storage {
         ttl: Duration,
     ) -> Result<Plan, Error> {
         let current = self.resolve(artifact)?;
-        let dir = self.resolve_dir(artifact)?;
+        let dir = self.resolve_dir_below_root(artifact, COLLECT_OP)?;
         let read_error = Error::io("read the directory", &dir);
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,

@@ -119,6 +119,7 @@ mod gc;
 mod lock;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod names;
 mod path;
 pub mod sourceignore;
 mod storage;
@@ -139,6 +140,7 @@ pub use crate::{
     error::{DigestMismatch, DirProblem, Error},
     gc::GARBAGE_COUNT_LIMIT,
     lock::ArtifactLock,
+    names::{MAX_NAME_COMPONENT_BYTES, NameProblem},
     path::{ClusterScoped, ObjectKey, artifact_dir, artifact_path},
     storage::Storage,
     untar::{

@@ -371,8 +371,13 @@ impl Storage {
     }
 
     /// The directory of the artifact's file, for an operation that removes its content:
-    /// refused when it is the storage root, which would wipe every artifact.
-    fn resolve_dir_below_root(&self, artifact: &Artifact, op: &'static str) -> Result<PathBuf, Error> {
+    /// refused when it is the storage root, which would wipe every artifact (or, for
+    /// garbage collection, take other objects' files for garbage).
+    pub(crate) fn resolve_dir_below_root(
+        &self,
+        artifact: &Artifact,
+        op: &'static str,
+    ) -> Result<PathBuf, Error> {
         let dir = self.resolve_dir(artifact)?;
         if dir == self.base || !dir.starts_with(&self.base) {
             return Err(Error::StorageRoot {

@@ -9,7 +9,9 @@ use std::{error::Error as _, fs};
 
 use common::TestStorage;
 use flux_artifact_config::Options;
-use flux_artifact_storage::{ArchiveEntries, ArchiveSource, Artifact, Error, Storage};
+use flux_artifact_storage::{
+    ArchiveEntries, ArchiveSource, Artifact, Error, Storage, UntarError, UntarOptions, untar,
+};
 
 /// Every message of the chain, outermost first.
 fn chain(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
@@ -34,8 +36,8 @@ fn assert_said_once(error: &Error) {
     }
 }
 
-/// One error of each variant that has a source (and a few that do not). Extraction
-/// errors (`Error::Untar`) are left to the untar tests.
+/// One error of each variant that has a source (and a few that do not), extraction
+/// errors with a cause among them.
 fn representative_errors() -> Vec<Error> {
     let t = TestStorage::new();
     let mut errors = Vec::new();
@@ -92,8 +94,21 @@ fn representative_errors() -> Vec<Error> {
             .unwrap_err(),
     );
     errors.push(Error::from(ArchiveEntries::new().add_dir("../x").unwrap_err()));
+    // UnextractableName: a file name with a backslash.
+    let src = t.base().join("src");
+    fs::create_dir(&src).unwrap();
+    fs::write(src.join("a\\b.yaml"), "").unwrap();
+    errors.push(t.storage.archive(&mut a, &src, None).unwrap_err());
+    // Untar(Stream): truncated gzip data; Untar(Write): the target is below a file.
+    let gzip_head: &[u8] = &[0x1f, 0x8b, 0x08, 0x00, 0x00];
+    errors.push(Error::from(
+        untar(gzip_head, &t.base().join("out"), &UntarOptions::default()).unwrap_err(),
+    ));
+    errors.push(Error::from(
+        untar(gzip_head, &file.join("out"), &UntarOptions::default()).unwrap_err(),
+    ));
     assert!(
-        errors.iter().filter(|e| e.source().is_some()).count() >= 5,
+        errors.iter().filter(|e| e.source().is_some()).count() >= 7,
         "{errors:#?}"
     );
     let _ = fs::remove_file(t.base().join("loop"));
@@ -113,6 +128,22 @@ fn no_message_repeats_its_source() {
     for error in representative_errors() {
         assert_said_once(&error);
     }
+}
+
+#[test]
+fn extraction_errors_keep_their_cause_in_source_only() {
+    let t = TestStorage::new();
+    let file = t.put("file", b"");
+    let gzip_head: &[u8] = &[0x1f, 0x8b, 0x08, 0x00, 0x00];
+    let stream = untar(gzip_head, &t.base().join("out"), &UntarOptions::default()).unwrap_err();
+    assert!(matches!(stream, UntarError::Stream { .. }), "{stream:?}");
+    assert_eq!(stream.to_string(), "cannot read the tar stream");
+    assert!(stream.source().is_some());
+    let target = file.join("out");
+    let write = untar(gzip_head, &target, &UntarOptions::default()).unwrap_err();
+    assert!(matches!(write, UntarError::Write { .. }), "{write:?}");
+    assert_eq!(write.to_string(), format!("cannot inspect {}", target.display()));
+    assert!(write.source().is_some());
 }
 
 #[test]

@@ -436,3 +436,45 @@ fn the_directory_lock_file_is_never_collected() {
     assert_eq!(names(&t, deleted), ["old.tar.gz"]);
     assert!(lock.exists());
 }
+
+/// Go collects in the storage root when the path has no directory part; the root holds
+/// no object's artifacts, so this is refused, as `remove_all` refuses it.
+#[test]
+fn garbage_collection_refuses_a_path_without_a_directory_part() {
+    let t = TestStorage::new();
+    for name in ["top.tar.gz", "old-1.tar.gz", "old-2.tar.gz", "old-3.tar.gz"] {
+        set_age(&t.put(name, b"content"), secs(3600.0));
+    }
+    t.put("k/ns/n/a.tar.gz", b"a");
+    let before = common::snapshot(&t.base());
+    for path in ["top.tar.gz", "../../top.tar.gz", "/top.tar.gz", "k/../top.tar.gz"] {
+        let artifact = t.artifact(path);
+        let err = t
+            .storage
+            .garbage_files(&artifact, GARBAGE_COUNT_LIMIT, 1, secs(1.0))
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::StorageRoot { op: "collect garbage in", path } if *path == t.base()),
+            "garbage_files({path}): {err}"
+        );
+        let err = t.storage.garbage_collect(&artifact, secs(10.0)).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::StorageRoot {
+                    op: "collect garbage in",
+                    ..
+                }
+            ),
+            "garbage_collect({path}): {err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "refusing to collect garbage in the storage root {}",
+                t.base().display()
+            )
+        );
+    }
+    assert_eq!(common::snapshot(&t.base()), before, "nothing was deleted");
+}

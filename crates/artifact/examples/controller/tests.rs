@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../../kube/tests/common/rbac.rs"]
+#[path = "../../../../test-support/kube_api/rbac.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod rbac;
 
@@ -122,7 +122,7 @@ fn fake_api(source: &PodinfoSource) -> (Client, Arc<Mutex<State>>) {
             let answer = {
                 let mut state = shared.lock().unwrap();
                 for permission in rbac::permissions_for(&parts.method, &uri, content_type) {
-                    if !rbac::rbac().grants(&permission) {
+                    if !rbac::sample().grants(&permission) {
                         state
                             .denied
                             .push(format!("{} {uri}: {permission:?}", parts.method));

@@ -1,16 +1,20 @@
 //! Test doubles: a real HTTP receiver on 127.0.0.1 standing in for
-//! notification-controller, and a scripted Kubernetes API on kube's mock service.
+//! notification-controller, and the scripted Kubernetes API on kube's mock service that
+//! the kube crate's mock tests use too (`test-support/kube_api`), which fails every
+//! request the sample RBAC (`docs/kubernetes/rbac.yaml`) does not grant.
 
 #![allow(dead_code, unreachable_pub)]
+
+#[path = "../../../../test-support/kube_api/mod.rs"]
+mod kube_api;
+
+pub use kube_api::{Exchange, finish, scripted_client};
 
 use std::{
     net::SocketAddr,
     sync::{Arc, Mutex},
-    time::Duration,
 };
 
-use http::{Method, Request, Response, StatusCode};
-use kube::{Client, client::Body};
 use serde_json::Value;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -166,74 +170,4 @@ pub async fn closed_address() -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     addr
-}
-
-/// One request to the Kubernetes API as the test expects it: method and path, the JSON
-/// body handed to `check`, and the JSON answered.
-pub struct Exchange {
-    pub method: Method,
-    pub path: String,
-    pub check: Box<dyn FnOnce(&Value) + Send>,
-}
-
-impl Exchange {
-    pub fn post(path: &str, check: impl FnOnce(&Value) + Send + 'static) -> Self {
-        Exchange {
-            method: Method::POST,
-            path: path.to_owned(),
-            check: Box::new(check),
-        }
-    }
-}
-
-/// A client whose requests must follow `script`; the handle fails (when awaited after
-/// dropping every clone of the client) on a missing, different or extra request. Each
-/// request is answered with its own body, as the API server answers a create.
-pub fn scripted_client(script: Vec<Exchange>) -> (Client, JoinHandle<()>) {
-    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let server = tokio::spawn(async move {
-        for (index, exchange) in script.into_iter().enumerate() {
-            let (request, respond) = tokio::time::timeout(Duration::from_secs(10), handle.next_request())
-                .await
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "request #{index} ({} {}) never came",
-                        exchange.method, exchange.path
-                    )
-                })
-                .unwrap_or_else(|| {
-                    panic!("the client went away before request #{index} ({})", exchange.path)
-                });
-            let (parts, body) = request.into_parts();
-            assert_eq!(parts.method, exchange.method, "method of request #{index}");
-            assert_eq!(parts.uri.path(), exchange.path, "path of request #{index}");
-            let bytes = body.collect_bytes().await.unwrap();
-            let received: Value = serde_json::from_slice(&bytes).unwrap();
-            (exchange.check)(&received);
-            let response = Response::builder()
-                .status(StatusCode::CREATED)
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(Body::from(bytes.to_vec()))
-                .unwrap();
-            respond.send_response(response);
-        }
-        if let Ok(Some((request, _))) =
-            tokio::time::timeout(Duration::from_millis(200), handle.next_request()).await
-        {
-            panic!(
-                "unexpected request beyond the script: {} {}",
-                request.method(),
-                request.uri()
-            );
-        }
-    });
-    (Client::new(service, "default"), server)
-}
-
-/// Drops the client (and everything holding it) and waits for the script's verdict.
-pub async fn finish<T>(clients: T, server: JoinHandle<()>) {
-    drop(clients);
-    if let Err(e) = server.await {
-        std::panic::resume_unwind(e.into_panic());
-    }
 }

@@ -223,10 +223,12 @@ impl Storage {
     ///
     /// [`Error::MissingNamespace`] and [`Error::InvalidPathSegment`] for the object key;
     /// for a directory source, [`Error::InvalidDir`] if it is missing, not a directory
-    /// or empty; [`Error::ArchiveSource`] naming the file or directory that cannot be
-    /// read, or that changed size while it was archived; [`Error::Io`] for failures to
-    /// write, lock or rename. On error nothing is left behind but the object's
-    /// directory, and any file stored before is unchanged.
+    /// or empty, and [`Error::UnextractableName`] naming a file or directory the filter
+    /// keeps whose name no consumer can extract (a backslash, say: an entry list
+    /// refuses such a path when it is added); [`Error::ArchiveSource`] naming the file
+    /// or directory that cannot be read, or that changed size while it was archived;
+    /// [`Error::Io`] for failures to write, lock or rename. On error nothing is left
+    /// behind but the object's directory, and any file stored before is unchanged.
     ///
     /// ```
     /// use flux_artifact_storage::{ArchiveEntries, ArchiveSource, Storage};

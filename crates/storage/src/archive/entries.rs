@@ -13,7 +13,7 @@ use super::{
     DEFAULT_DIR_MODE, EntryFilter, READ_BUFFER, file_mode, mode_for,
     tar::{ContentError, EntryType, TarWriter},
 };
-use crate::Error;
+use crate::{Error, names::check_component};
 
 /// The content of an archive as a list of entries: archive paths mapped to files on
 /// disk, to bytes, or to directories. Archive it with
@@ -31,8 +31,10 @@ use crate::Error;
 /// The rules, as for writes into a directory:
 ///
 /// - archive paths are relative and `/`-separated, without empty, `.` or `..`
-///   components or NUL bytes ([`ArchiveEntryError::InvalidPath`] says which rule a
-///   path breaks);
+///   components, NUL bytes or backslashes, with components of at most
+///   [`MAX_NAME_COMPONENT_BYTES`](crate::MAX_NAME_COMPONENT_BYTES) bytes: what every
+///   consumer extracts ([`ArchiveEntryError::InvalidPath`] says which rule a path
+///   breaks);
 /// - the parents of an entry are implied: adding `a/b/c.yaml` adds the directories `a`
 ///   and `a/b`; [`add_dir`](Self::add_dir) is for empty directories;
 /// - adding a file at a path that holds a file replaces it (the last copy wins), and
@@ -83,7 +85,9 @@ enum Node {
 #[non_exhaustive]
 pub enum ArchiveEntryError {
     /// The archive path breaks a rule: absolute, empty, with an empty, `.` or `..`
-    /// component, with NUL, or (outside Unix) not Unicode or with a backslash.
+    /// component, with NUL, or with a name no consumer can extract (a backslash, a
+    /// component over [`MAX_NAME_COMPONENT_BYTES`](crate::MAX_NAME_COMPONENT_BYTES)
+    /// bytes, or outside Unix, not Unicode).
     #[error("invalid archive path {path:?}: {reason}")]
     InvalidPath {
         /// The path given.
@@ -318,15 +322,12 @@ fn parse_path(path: &Path) -> Result<Vec<u8>, ArchiveEntryError> {
     if bytes.contains(&0) {
         return Err(invalid("contains NUL"));
     }
-    if cfg!(not(unix)) && bytes.contains(&b'\\') {
-        return Err(invalid("contains '\\'; archive paths are separated by '/'"));
-    }
     for component in bytes.split(|&b| b == b'/') {
         match component {
             b"" => return Err(invalid("empty component ('//' or a trailing '/')")),
             b"." => return Err(invalid("contains a '.' component")),
             b".." => return Err(invalid("contains a '..' component")),
-            _ => {}
+            component => check_component(component).map_err(|problem| invalid(problem.as_str()))?,
         }
     }
     Ok(bytes.iter().map(|&b| if b == b'/' { 0 } else { b }).collect())
@@ -391,6 +392,8 @@ mod tests {
             ("a/../b", "'..' component"),
             ("..", "'..' component"),
             ("a\0b", "NUL"),
+            ("a\\b", "backslash"),
+            (&"x".repeat(256), "longer than 255 bytes"),
         ] {
             let err = ArchiveEntries::new().add_dir(path).unwrap_err();
             match &err {

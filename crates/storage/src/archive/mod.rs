@@ -186,6 +186,9 @@ impl Storage {
     /// # Errors
     ///
     /// [`Error::InvalidDir`] if `dir` is missing, not a directory or empty,
+    /// [`Error::UnextractableName`] for a file or directory the filter keeps whose name
+    /// no consumer can extract (see [`NameProblem`](crate::NameProblem); the Go SDK
+    /// writes such an artifact, and Flux refuses it),
     /// [`Error::ArchiveSource`] if an entry cannot be read (or a file changes size while
     /// being read), [`Error::Io`] for write failures, and path errors. On error the
     /// artifact and its previous file are unchanged.

@@ -9,11 +9,12 @@ use super::{
     ArchiveFilter, DEFAULT_DIR_MODE, READ_BUFFER, entry_name, file_mode,
     tar::{ContentError, EntryType, TarWriter},
 };
-use crate::Error;
+use crate::{Error, names::check_relative_path};
 
 /// Writes the entries of `dir` into `tar`: the root `.`, then every directory and
 /// regular file in byte order of names, level by level (walkdir's `sort_by_file_name`),
-/// skipping symlinks, special files and what `filter` excludes.
+/// skipping symlinks, special files and what `filter` excludes, and refusing an entry
+/// whose name no consumer can extract.
 pub(super) fn write_dir<W: Write>(
     dir: &Path,
     filter: Option<&dyn ArchiveFilter>,
@@ -50,6 +51,12 @@ pub(super) fn write_dir<W: Write>(
         let relative = entry.path().strip_prefix(dir).unwrap_or(entry.path());
         if entry.depth() > 0 && filter.is_some_and(|f| f.exclude(relative, &metadata)) {
             continue;
+        }
+        if let Err(problem) = check_relative_path(relative) {
+            return Err(Error::UnextractableName {
+                path: entry.path().to_path_buf(),
+                problem,
+            });
         }
         let name = entry_name(relative);
         if kind.is_dir() {

@@ -44,8 +44,9 @@ pub enum UntarError {
         /// The entry name.
         name: String,
     },
-    /// An entry name is empty, has a backslash, a NUL or a drive prefix, or names a
-    /// file with a trailing `/`.
+    /// An entry name is empty, has a backslash, a NUL, a drive prefix or a component
+    /// longer than [`MAX_NAME_COMPONENT_BYTES`](crate::MAX_NAME_COMPONENT_BYTES), or
+    /// names a file with a trailing `/`.
     #[error("tar entry {name:?} has an invalid name: {reason}")]
     InvalidName {
         /// The entry name.

@@ -18,6 +18,7 @@ use cap_std::{ambient_authority, fs::Dir};
 
 pub use self::error::{TarFormatError, UntarError};
 use self::reader::{EntryHeader, TarReader};
+use crate::names::{NameProblem, check_component};
 
 /// Default cap on the bytes an extraction writes: 100 MiB, as Flux's
 /// `tar.DefaultMaxUntarSize`.
@@ -125,10 +126,13 @@ pub struct UntarSummary {
 ///
 /// Only regular files and directories are written. Refused, each with its own
 /// [`UntarError`]: absolute names, names with a `..` component (or `../` anywhere, as
-/// Flux refuses), a backslash, NUL or drive prefix; symlinks (unless skipped); hard
-/// links; devices, FIFOs and other types; entries whose mode field names another file
-/// type than their type flag; extension headers over 1 MiB; and anything beyond the
-/// size cap. Directories are created with
+/// Flux refuses), a backslash, NUL or drive prefix, or a component longer than
+/// [`MAX_NAME_COMPONENT_BYTES`](crate::MAX_NAME_COMPONENT_BYTES) (no filesystem of
+/// Flux's consumers could create it; [`Storage::archive`](crate::Storage::archive)
+/// refuses to write what this refuses to read); symlinks (unless skipped); hard links;
+/// devices, FIFOs and other types; entries whose mode field names another file type
+/// than their type flag; extension headers over 1 MiB; and anything beyond the size
+/// cap. Directories are created with
 /// their permission bits plus owner `rwx`, files with theirs plus owner `rw`, so that
 /// an archive cannot make its own output unreadable or undeletable; setuid, setgid and
 /// sticky bits are dropped, as Flux does. File mtimes come from the archive, capped at
@@ -471,7 +475,7 @@ fn clean_entry_path(raw: &[u8], name: &str) -> Result<PathBuf, UntarError> {
         return Err(invalid("contains NUL"));
     }
     if raw.contains(&b'\\') {
-        return Err(invalid("contains a backslash"));
+        return Err(invalid(NameProblem::Backslash.as_str()));
     }
     if raw[0] == b'/' {
         return Err(UntarError::AbsolutePath {
@@ -488,6 +492,7 @@ fn clean_entry_path(raw: &[u8], name: &str) -> Result<PathBuf, UntarError> {
                 });
             }
             part => {
+                check_component(part).map_err(|problem| invalid(problem.as_str()))?;
                 let part = os_str(part).ok_or_else(|| invalid("not valid UTF-8 on this platform"))?;
                 // A single component must stay one: no drive prefixes or roots.
                 let mut components = Path::new(&part).components();
@@ -536,6 +541,11 @@ mod tests {
         assert!(matches!(clean(".."), Err(UntarError::ParentTraversal { .. })));
         assert!(matches!(clean("a/.."), Err(UntarError::ParentTraversal { .. })));
         assert!(matches!(clean("a\\b"), Err(UntarError::InvalidName { .. })));
+        assert!(matches!(
+            clean(&format!("a/{}", "x".repeat(256))),
+            Err(UntarError::InvalidName { .. })
+        ));
+        assert!(clean(&format!("a/{}", "x".repeat(255))).is_ok());
         assert!(matches!(clean(""), Err(UntarError::InvalidName { .. })));
     }
 }

@@ -1,12 +1,10 @@
-//! The sample RBAC of `docs/kubernetes/rbac.yaml`, and the permission each API request
-//! needs, by the API server's rules.
+//! The sample RBAC of `docs/kubernetes/rbac.yaml` (and its opt-in addenda), and the
+//! permission each API request needs, by the API server's rules.
 //!
 //! The scripted API server of the mock tests ([`super::scripted_client`]) checks every
-//! request it receives with [`assert_granted`]: the requests a helper really sends are
-//! what the RBAC must grant, so a test that scripts a new request covers it without
-//! listing anything. A mock API of another crate (a leader-election test, say) can do
-//! the same by including this file (`#[path = ".../kube/tests/common/rbac.rs"] mod
-//! rbac;`) and calling [`assert_granted`] on each request it receives.
+//! request it receives with [`Rbac::assert_granted`]: the requests a helper really sends
+//! are what the RBAC must grant, so a test that scripts a new request covers it without
+//! listing anything.
 
 use std::sync::OnceLock;
 
@@ -66,6 +64,8 @@ pub struct BoundRole {
 /// The roles of the sample RBAC bound to its service account.
 #[derive(Debug)]
 pub struct Rbac {
+    /// The files it was read from, for messages.
+    pub files: String,
     pub service_account: (String, String),
     pub roles: Vec<BoundRole>,
 }
@@ -84,17 +84,38 @@ impl Rbac {
     }
 }
 
-/// `docs/kubernetes/rbac.yaml`, read once.
-pub fn rbac() -> &'static Rbac {
+/// The sample RBAC, `docs/kubernetes/rbac.yaml`, read once.
+pub fn sample() -> &'static Rbac {
     static RBAC: OnceLock<Rbac> = OnceLock::new();
-    RBAC.get_or_init(|| {
-        let path = format!("{}/../../docs/kubernetes/rbac.yaml", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(path).unwrap();
-        let documents: Vec<Value> = serde_yaml_ng::Deserializer::from_str(&text)
-            .map(|d| Value::deserialize(d).unwrap())
-            .collect();
-        parse(&documents)
-    })
+    RBAC.get_or_init(|| load(&["rbac.yaml"]))
+}
+
+/// The sample RBAC with `docs/kubernetes/rbac-delete-external-artifacts.yaml`, the
+/// addendum for `ArtifactFinalizer::delete_external_artifacts(true)`, read once.
+pub fn sample_with_delete_addendum() -> &'static Rbac {
+    static RBAC: OnceLock<Rbac> = OnceLock::new();
+    RBAC.get_or_init(|| load(&["rbac.yaml", "rbac-delete-external-artifacts.yaml"]))
+}
+
+/// The RBAC of these files of `docs/kubernetes/` together.
+pub fn load(files: &[&str]) -> Rbac {
+    let documents: Vec<Value> = files
+        .iter()
+        .flat_map(|file| {
+            let path = format!("{}/../../docs/kubernetes/{file}", env!("CARGO_MANIFEST_DIR"));
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            serde_yaml_ng::Deserializer::from_str(&text)
+                .map(|d| Value::deserialize(d).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut rbac = parse(&documents);
+    rbac.files = files
+        .iter()
+        .map(|file| format!("docs/kubernetes/{file}"))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    rbac
 }
 
 /// The bound roles of a set of RBAC documents. Every Role and ClusterRole must be bound
@@ -163,6 +184,7 @@ pub fn parse(documents: &[Value]) -> Rbac {
         );
     }
     Rbac {
+        files: "the documents given".to_owned(),
         service_account: account,
         roles,
     }
@@ -237,21 +259,23 @@ pub fn permissions_for(method: &Method, path_and_query: &str, content_type: Opti
     }
 }
 
-/// Fails unless the sample RBAC grants everything the request needs.
-pub fn assert_granted(method: &Method, path_and_query: &str, content_type: Option<&str>) {
-    let rbac = rbac();
-    for permission in permissions_for(method, path_and_query, content_type) {
-        assert!(
-            rbac.grants(&permission),
-            "docs/kubernetes/rbac.yaml does not grant {method} {path_and_query}: {} on {}{} in {}",
-            permission.verb,
-            if permission.group.is_empty() {
-                String::new()
-            } else {
-                format!("{}/", permission.group)
-            },
-            permission.resource,
-            permission.namespace.as_deref().unwrap_or("the cluster scope")
-        );
+impl Rbac {
+    /// Fails unless this RBAC grants everything the request needs.
+    pub fn assert_granted(&self, method: &Method, path_and_query: &str, content_type: Option<&str>) {
+        for permission in permissions_for(method, path_and_query, content_type) {
+            assert!(
+                self.grants(&permission),
+                "{} does not grant {method} {path_and_query}: {} on {}{} in {}",
+                self.files,
+                permission.verb,
+                if permission.group.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}/", permission.group)
+                },
+                permission.resource,
+                permission.namespace.as_deref().unwrap_or("the cluster scope")
+            );
+        }
     }
 }
