@@ -1185,6 +1185,8 @@ fn clean(name: &[u8]) -> Option<PathBuf> {
         match part {
             b"" | b"." => {}
             b".." => return None,
+            // The reader refuses what no file system can create (NAME_MAX).
+            part if part.len() > flux_artifact_storage::MAX_NAME_COMPONENT_BYTES => return None,
             part => path.push(std::ffi::OsStr::from_bytes(part)),
         }
     }
@@ -1242,6 +1244,24 @@ mod tests {
             go_tar::untar(&archive.tar(), archive.cap.bytes(), false, false),
             go_tar::GoOutcome::Tree(dir)
         );
+    }
+
+    #[test]
+    fn a_name_component_longer_than_255_bytes_is_a_name_refusal() {
+        // The one-hour run's finding: a PAX name with a 300-byte component, which the model
+        // took for a file and the file system refused (ENAMETOOLONG).
+        let mut long = old_style(&[b'x'; 300]);
+        long.kind = Kind::File;
+        long.encoding = NameEncoding::Pax {
+            decoy: Name::Raw(b"decoy".to_vec()),
+        };
+        assert_eq!(archive(vec![long]).expected(), Expected::Error(ErrorClass::Name));
+        let mut fits = old_style(&[b'x'; 255]);
+        fits.kind = Kind::File;
+        fits.encoding = NameEncoding::Pax {
+            decoy: Name::Raw(b"decoy".to_vec()),
+        };
+        assert!(matches!(archive(vec![fits]).expected(), Expected::Tree(_)));
     }
 
     #[test]
