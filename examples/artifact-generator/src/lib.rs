@@ -68,6 +68,7 @@
 
 pub mod api;
 pub mod builder;
+pub mod controller;
 mod error;
 mod names;
 mod observed;
