@@ -24,7 +24,6 @@ use crate::{
 /// How the controller behaves: source-watcher's flags, with its defaults
 /// ([`Settings::default`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Settings {
     /// Refuse sources in another namespace than the generator's (`AccessDenied`,
     /// Stalled). Default `false`.
@@ -81,7 +80,6 @@ impl Default for Settings {
 /// / `RUNTIME_NAMESPACE`), and those matching a label selector (`--watch-label-selector`,
 /// Flux's sharding). Sources are watched in the same namespaces, without the selector.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct WatchScope {
     /// The one namespace watched; `None` watches all.
     pub namespace: Option<String>,
@@ -156,7 +154,8 @@ impl Context {
         Context {
             publisher: Publisher::new(client.clone(), CONTROLLER_NAME)
                 .with_generated_by_label(GENERATOR_LABEL),
-            backoff: RetryBackoff::new(settings.min_retry_delay, settings.max_retry_delay),
+            // Exact delays, as controller-runtime's rate limiter in Flux's controllers.
+            backoff: RetryBackoff::new(settings.min_retry_delay, settings.max_retry_delay).with_jitter(Jitter::NONE),
             fetcher: fetcher.build(),
             client,
             storage,
