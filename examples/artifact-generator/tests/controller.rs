@@ -25,6 +25,9 @@ use http::Method;
 use kube::runtime::controller::Action;
 use serde_json::json;
 
+/// What a rule grants: API group, resource and verb.
+type Grant = (String, String, String);
+
 const HOUR: Duration = Duration::from_secs(3600);
 
 /// The delay of an `Action::requeue`, read from its `Debug` form (kube keeps the field
@@ -748,7 +751,7 @@ fn the_rbac_manifest_grants_exactly_what_the_controller_asks_for() {
         controller_run().await;
     });
     let triple = |g: &str, r: &str, v: &str| (g.to_owned(), r.to_owned(), v.to_owned());
-    let mut cluster_wide: BTreeSet<(String, String, String)> = PERMISSIONS
+    let mut cluster_wide: BTreeSet<Grant> = PERMISSIONS
         .lock()
         .unwrap()
         .iter()
@@ -770,7 +773,7 @@ fn the_rbac_manifest_grants_exactly_what_the_controller_asks_for() {
         rbac.service_account,
         ("flux-system".to_owned(), "artifact-generator".to_owned())
     );
-    let mut granted: BTreeMap<(String, Option<String>), BTreeSet<(String, String, String)>> = BTreeMap::new();
+    let mut granted: BTreeMap<(String, Option<String>), BTreeSet<Grant>> = BTreeMap::new();
     for role in &rbac.roles {
         for rule in &role.rules {
             assert!(rule.resource_names.is_empty());
