@@ -589,6 +589,66 @@ async fn an_invalid_spec_stalls_the_generator() {
     invalid_spec().await;
 }
 
+async fn external_artifact_deleted() {
+    let h = built().await;
+    h.api.remove(&external_artifact_path("app"));
+
+    h.reconcile().await.unwrap();
+
+    assert_eq!(
+        h.api.take(),
+        [
+            "GET gitrepositories/repo",
+            "LIST externalartifacts", // one missing: drift
+            "PATCH artifactgenerators/gen/status",
+            "PATCH externalartifacts/app",
+            "PATCH externalartifacts/app/status",
+            "PATCH artifactgenerators/gen/status",
+        ]
+    );
+    assert!(h.external_artifact("app").is_some());
+}
+
+#[tokio::test]
+async fn an_external_artifact_deleted_behind_the_controllers_back_is_restored() {
+    external_artifact_deleted().await;
+}
+
+async fn external_artifact_changed() {
+    let h = built().await;
+    let published = h.published("app");
+    h.api.edit(&external_artifact_path("app"), |ea| {
+        ea["status"]["artifact"]["digest"] = json!(format!("sha256:{}", "1".repeat(64)));
+    });
+
+    h.reconcile().await.unwrap();
+
+    assert_eq!(h.published("app"), published);
+}
+
+#[tokio::test]
+async fn an_external_artifact_changed_behind_the_controllers_back_is_restored() {
+    external_artifact_changed().await;
+}
+
+async fn retention() {
+    let mut h = built().await;
+    for revision in 2..=4 {
+        h.commit(&[("deploy/app.yaml", &format!("replicas: {revision}\n"))]);
+        h.reconcile().await.unwrap();
+    }
+
+    // --artifact-retention-records defaults to 2: the newest and the one before.
+    let kept = h.archives("app");
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(kept.contains(&h.storage_root.path().join(h.published("app").path)));
+}
+
+#[tokio::test]
+async fn old_artifacts_are_garbage_collected() {
+    retention().await;
+}
+
 async fn external_artifact_source() {
     let mut h = Harness::new().await;
     let upstream = h.commit(&[("deploy/app.yaml", "a: 1\n")]);
@@ -747,6 +807,10 @@ fn the_rbac_manifest_grants_exactly_what_the_controller_asks_for() {
         retryable_build_error().await;
         invalid_spec().await;
         external_artifact_source().await;
+        external_artifact_deleted().await;
+        external_artifact_changed().await;
+        retention().await;
+        timeout().await;
         every_source_kind().await;
         controller_run().await;
     });
@@ -808,4 +872,39 @@ fn the_rbac_manifest_grants_exactly_what_the_controller_asks_for() {
         leases,
         "the Role"
     );
+}
+
+async fn timeout() {
+    let mut h = Harness::with_settings(Settings {
+        reconciliation_timeout: Duration::from_millis(200),
+        http_retry: 0,
+        ..Settings::default()
+    })
+    .await;
+    // A source server that accepts the connection and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = silent.local_addr().unwrap();
+    let _accepting = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((connection, _)) = silent.accept().await {
+            held.push(connection);
+        }
+    });
+    let mut source = h.commit(&[("deploy/app.yaml", "a: 1\n")]);
+    source.url = format!("http://{address}/gitrepository/apps/repo/source.tar.gz");
+    h.set_source(Some(&source));
+    h.api.put(generator(json!([artifact("app", "deploy")])));
+
+    let error = h.reconcile().await.unwrap_err();
+
+    assert!(
+        matches!(error, ReconcileError::Timeout(limit) if limit == Duration::from_millis(200)),
+        "{error:?}"
+    );
+    assert!(h.external_artifact("app").is_none());
+}
+
+#[tokio::test]
+async fn a_reconcile_that_takes_too_long_is_cancelled() {
+    timeout().await;
 }

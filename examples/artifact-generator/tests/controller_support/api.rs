@@ -146,6 +146,11 @@ impl FakeApi {
         self.state.lock().unwrap().objects.get(path).cloned()
     }
 
+    /// Removes the object at `path`, as someone else deleting it.
+    pub fn remove(&self, path: &str) -> Option<Value> {
+        self.state.lock().unwrap().objects.remove(path)
+    }
+
     /// Changes the object at `path` in place.
     pub fn edit(&self, path: &str, edit: impl FnOnce(&mut Value)) {
         let mut state = self.state.lock().unwrap();
