@@ -58,10 +58,11 @@ pub struct Harness {
 }
 
 impl Harness {
-    /// With the default settings, but no download retries.
+    /// With the default settings, but two download retries (not nine: a test of a
+    /// failing download would wait minutes).
     pub async fn new() -> Harness {
         Harness::with_settings(Settings {
-            http_retry: 0,
+            http_retry: 2,
             ..Settings::default()
         })
         .await
@@ -174,7 +175,12 @@ impl Harness {
     pub fn published(&self, name: &str) -> Artifact {
         self.external_artifact(name)
             .and_then(|ea| ea.status?.artifact)
-            .unwrap()
+            .unwrap_or_else(|| {
+                panic!(
+                    "nothing published as {name}; the generator: {:?}",
+                    self.generator().status
+                )
+            })
     }
 
     /// The directory the artifacts of the ExternalArtifact `name` are stored in.
