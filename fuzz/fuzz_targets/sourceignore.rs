@@ -14,6 +14,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
+use flux_artifact_fuzz::go_match;
 use flux_artifact_storage::sourceignore::{Match, Matcher, Pattern, read_patterns};
 use libfuzzer_sys::fuzz_target;
 
@@ -33,109 +34,6 @@ fn flip(m: Match) -> Match {
         Match::Include => Match::Exclude,
         Match::None => Match::None,
     }
-}
-
-/// One element of a glob, parsed independently of the crate's parser.
-#[derive(Debug)]
-enum Tok {
-    Char(char),
-    Any,
-    Star,
-    Class(bool, Vec<(char, char)>),
-}
-
-/// Go's `filepath.Match` syntax; `None` for a malformed pattern.
-fn parse_glob(pattern: &str) -> Option<Vec<Tok>> {
-    let chars: Vec<char> = pattern.chars().collect();
-    let mut i = 0;
-    let mut out = Vec::new();
-    // A class character: `\` escapes; an unescaped `-` or `]` is malformed here, and
-    // the class must not end right after it.
-    let class_char = |i: &mut usize| -> Option<char> {
-        let c = *chars.get(*i)?;
-        *i += 1;
-        let c = match c {
-            '-' | ']' => return None,
-            '\\' => {
-                let c = *chars.get(*i)?;
-                *i += 1;
-                c
-            }
-            c => c,
-        };
-        if *i >= chars.len() {
-            return None;
-        }
-        Some(c)
-    };
-    while i < chars.len() {
-        let c = chars[i];
-        i += 1;
-        out.push(match c {
-            '*' => Tok::Star,
-            '?' => Tok::Any,
-            '\\' => {
-                let c = *chars.get(i)?;
-                i += 1;
-                Tok::Char(c)
-            }
-            '[' => {
-                let negated = chars.get(i) == Some(&'^');
-                if negated {
-                    i += 1;
-                }
-                let mut ranges = Vec::new();
-                loop {
-                    if !ranges.is_empty() && chars.get(i) == Some(&']') {
-                        i += 1;
-                        break;
-                    }
-                    let lo = class_char(&mut i)?;
-                    let hi = if chars.get(i) == Some(&'-') {
-                        i += 1;
-                        class_char(&mut i)?
-                    } else {
-                        lo
-                    };
-                    ranges.push((lo, hi));
-                }
-                Tok::Class(negated, ranges)
-            }
-            c => Tok::Char(c),
-        });
-    }
-    Some(out)
-}
-
-/// Plain recursive matching, memoised: exponential-free and obviously right.
-fn glob_matches(tokens: &[Tok], name: &[char]) -> bool {
-    let mut memo = vec![vec![None; name.len() + 1]; tokens.len() + 1];
-    fn go(t: usize, n: usize, tokens: &[Tok], name: &[char], memo: &mut Vec<Vec<Option<bool>>>) -> bool {
-        if let Some(done) = memo[t][n] {
-            return done;
-        }
-        let result = match tokens.get(t) {
-            None => n == name.len(),
-            Some(Tok::Star) => {
-                go(t + 1, n, tokens, name, memo) || (n < name.len() && go(t, n + 1, tokens, name, memo))
-            }
-            Some(token) => {
-                n < name.len()
-                    && match token {
-                        Tok::Char(c) => *c == name[n],
-                        Tok::Any => true,
-                        Tok::Class(negated, ranges) => {
-                            ranges.iter().any(|&(lo, hi)| lo <= name[n] && name[n] <= hi) != *negated
-                        }
-                        Tok::Star => unreachable!(),
-                    }
-                    && go(t + 1, n + 1, tokens, name, memo)
-            }
-        };
-        memo[t][n] = Some(result);
-        result
-    }
-    go(0, 0, tokens, name, &mut memo)
 }
 
 fuzz_target!(|input: Input| {
@@ -242,7 +140,7 @@ fuzz_target!(|input: Input| {
         && !glob.ends_with(' ')
         && !glob.contains('\0');
     if simple && let Some(name) = path.first() {
-        let reference = parse_glob(glob).is_some_and(|t| glob_matches(&t, &name.chars().collect::<Vec<_>>()));
+        let reference = go_match::parse(glob).is_some_and(|t| go_match::matches(&t, name));
         let ours = Pattern::new(glob, &[]).matches(&[name], false) == Match::Exclude;
         assert_eq!(ours, reference, "glob {glob:?} on {name:?}");
     }

@@ -8,6 +8,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+pub mod go_match;
 pub mod go_tar;
 pub mod tar_builder;
 

@@ -90,9 +90,10 @@ pub use crate::{
 };
 
 /// Internals reached by the fuzz targets in `fuzz/`; compiled only with `--cfg fuzzing`:
-/// the copy-spec parser and the doublestar matcher of excludes and Extract globs.
+/// the copy-spec parser, the Go glob segment of non-Extract `from`s and the doublestar
+/// matcher of excludes and Extract globs.
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::builder::fuzzing::{ParsedCopy, Pattern, parse_copy};
+    pub use crate::builder::fuzzing::{GoSegment, ParsedCopy, Pattern, parse_copy};
 }

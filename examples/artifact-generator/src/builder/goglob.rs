@@ -77,6 +77,13 @@ impl Segment {
         Ok(Segment { tokens, literal })
     }
 
+    /// The name this segment stands for when it has no meta character: `expand` looks
+    /// it up instead of matching (read by the fuzz targets).
+    #[cfg(fuzzing)]
+    pub(crate) fn literal(&self) -> Option<&str> {
+        self.literal.as_deref()
+    }
+
     /// Whether `name` (one path component) matches.
     pub(crate) fn matches(&self, name: &str) -> bool {
         let name: Vec<char> = name.chars().collect();
@@ -181,6 +188,13 @@ impl GoGlob {
             .map(|s| Segment::new(s))
             .collect::<Result<_, _>>()?;
         Ok(GoGlob { segments })
+    }
+
+    /// The compiled segments, one per path component (the fuzz targets model
+    /// [`expand`](Self::expand) with them).
+    #[cfg(fuzzing)]
+    pub(crate) fn segments(&self) -> &[Segment] {
+        &self.segments
     }
 
     /// Every directory and regular file of `source` that matches, in Go's order:
