@@ -199,11 +199,14 @@ impl ArchiveEntries {
 
     fn add(&mut self, path: &Path, node: Node) -> Result<&mut Self, ArchiveEntryError> {
         let key = parse_path(path)?;
+        // Every entry's parents are directories in the list (adding implies them, and a
+        // conflict adds nothing), so the parents are checked from the deepest up and the
+        // first directory found ends the check: usually the immediate parent.
         let mut implied = Vec::new();
-        for (i, _) in key.iter().enumerate().filter(|(_, b)| **b == 0) {
+        for (i, _) in key.iter().enumerate().rev().filter(|(_, b)| **b == 0) {
             let parent = &key[..i];
             match self.entries.get(parent) {
-                Some(Node::Dir) => {}
+                Some(Node::Dir) => break,
                 Some(_) => {
                     return Err(ArchiveEntryError::DirectoryOverFile {
                         path: path.to_path_buf(),
@@ -252,8 +255,10 @@ impl ArchiveEntries {
         tar.write_header(b".", EntryType::Dir, DEFAULT_DIR_MODE, 0)
             .map_err(write_error)?;
         let mut buf = vec![0u8; READ_BUFFER];
+        let mut name = Vec::new();
         for (key, node) in &self.entries {
-            let name: Vec<u8> = key.iter().map(|&b| if b == 0 { b'/' } else { b }).collect();
+            name.clear();
+            name.extend(key.iter().map(|&b| if b == 0 { b'/' } else { b }));
             if let Some(filter) = filter
                 && filter.exclude_entry(&key_to_path(key), matches!(node, Node::Dir))
             {

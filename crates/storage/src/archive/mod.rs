@@ -108,7 +108,6 @@ impl SourceIgnoreFilter {
             .components()
             .map(|c| c.as_os_str().to_string_lossy())
             .collect();
-        let parts: Vec<&str> = parts.iter().map(AsRef::as_ref).collect();
         self.matcher.is_excluded(&parts, is_dir)
     }
 }

@@ -18,52 +18,99 @@ enum Token {
 /// A compiled component pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Glob {
-    /// `None` if the pattern is malformed.
-    tokens: Option<Vec<Token>>,
+    matcher: Compiled,
+}
+
+/// How a pattern is matched. The common shapes (a plain name, `*` then a plain suffix)
+/// compare bytes, which gives the same answer as the token matcher on them; the rest
+/// go through the tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Compiled {
+    /// A malformed pattern: matches nothing.
+    Malformed,
+    /// Literal characters only: the name must equal them.
+    Exact(String),
+    /// `*` followed by literal characters only: the name must end with them.
+    Suffix(String),
+    Tokens(Vec<Token>),
 }
 
 impl Glob {
     pub(crate) fn new(pattern: &str) -> Self {
-        Glob {
-            tokens: compile(pattern),
+        let matcher = match compile(pattern) {
+            None => Compiled::Malformed,
+            Some(tokens) => match tokens.split_first() {
+                Some((Token::AnySequence, rest)) => match literal(rest) {
+                    Some(suffix) => Compiled::Suffix(suffix),
+                    None => Compiled::Tokens(tokens),
+                },
+                _ => match literal(&tokens) {
+                    Some(exact) => Compiled::Exact(exact),
+                    None => Compiled::Tokens(tokens),
+                },
+            },
+        };
+        Glob { matcher }
+    }
+
+    /// Whether `name` matches the whole pattern. Allocates nothing.
+    pub(crate) fn matches(&self, name: &str) -> bool {
+        match &self.matcher {
+            Compiled::Malformed => false,
+            Compiled::Exact(exact) => name == exact,
+            Compiled::Suffix(suffix) => name.ends_with(suffix.as_str()),
+            Compiled::Tokens(tokens) => match_tokens(tokens, name),
         }
     }
 
-    /// Whether `name` matches the whole pattern.
-    pub(crate) fn matches(&self, name: &str) -> bool {
-        let Some(tokens) = &self.tokens else {
-            return false;
-        };
-        let name: Vec<char> = name.chars().collect();
-        // Iterative wildcard matching: on a mismatch, let the most recent `*` swallow one
-        // more character and retry from there. Linear in practice, never exponential.
-        let (mut t, mut n) = (0usize, 0usize);
-        let mut backtrack: Option<(usize, usize)> = None;
-        while n < name.len() {
-            match tokens.get(t) {
-                Some(Token::AnySequence) => {
-                    backtrack = Some((t, n));
-                    t += 1;
-                    continue;
-                }
-                Some(token) if token.matches_one(name[n]) => {
-                    t += 1;
-                    n += 1;
-                    continue;
-                }
-                _ => {}
-            }
-            match backtrack {
-                Some((star, from)) => {
-                    t = star + 1;
-                    n = from + 1;
-                    backtrack = Some((star, from + 1));
-                }
-                None => return false,
-            }
-        }
-        tokens[t..].iter().all(|token| *token == Token::AnySequence)
+    #[cfg(test)]
+    fn is_malformed(&self) -> bool {
+        self.matcher == Compiled::Malformed
     }
+}
+
+/// The text of `tokens` if they are all literal characters.
+fn literal(tokens: &[Token]) -> Option<String> {
+    tokens
+        .iter()
+        .map(|token| match token {
+            Token::Literal(c) => Some(*c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Iterative wildcard matching over the characters of `name`, by byte offset: on a
+/// mismatch, let the most recent `*` swallow one more character and retry from there.
+/// Linear in practice, never exponential.
+fn match_tokens(tokens: &[Token], name: &str) -> bool {
+    let (mut t, mut n) = (0usize, 0usize);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while let Some(c) = name[n..].chars().next() {
+        match tokens.get(t) {
+            Some(Token::AnySequence) => {
+                backtrack = Some((t, n));
+                t += 1;
+                continue;
+            }
+            Some(token) if token.matches_one(c) => {
+                t += 1;
+                n += c.len_utf8();
+                continue;
+            }
+            _ => {}
+        }
+        match backtrack {
+            Some((star, from)) => {
+                let skipped = name[from..].chars().next().map_or(1, char::len_utf8);
+                t = star + 1;
+                n = from + skipped;
+                backtrack = Some((star, n));
+            }
+            None => return false,
+        }
+    }
+    tokens[t..].iter().all(|token| *token == Token::AnySequence)
 }
 
 impl Token {
@@ -165,10 +212,42 @@ mod tests {
     #[test]
     fn malformed_patterns_match_nothing() {
         for bad in ["[", "[a", "[]", "[]a]", "[-a]", "[a-]", "a\\", "[^]", "x[a-"] {
-            assert!(Glob::new(bad).tokens.is_none(), "{bad}");
+            assert!(Glob::new(bad).is_malformed(), "{bad}");
             assert!(!m(bad, "a"), "{bad}");
             assert!(!m(bad, ""), "{bad}");
         }
+    }
+
+    #[test]
+    fn stars_backtrack_over_multibyte_characters() {
+        assert!(m("*ä*b", "xäyäb"));
+        assert!(m("*é", "ééé"));
+        assert!(!m("*é?", "ééé\u{10ffff}x"));
+        assert!(m("[à-ü]*[^a]", "éxß"));
+    }
+
+    #[test]
+    fn plain_names_and_suffixes_agree_with_the_token_matcher() {
+        let patterns = [
+            "", "*", ".git", "\\*x", "*.tar.gz", "*é", "a\\?", "*\\[x]", "**", "*a*", "?", "[a]",
+        ];
+        let names = [
+            "", "x", ".git", ".gitx", "*x", "a.tar.gz", "a.tar", "é", "éé", "a?", "ab", "[x]", "a[x]",
+        ];
+        for pattern in patterns {
+            let glob = Glob::new(pattern);
+            let tokens = compile(pattern).unwrap();
+            for name in names {
+                assert_eq!(
+                    glob.matches(name),
+                    match_tokens(&tokens, name),
+                    "{pattern:?} on {name:?}"
+                );
+            }
+        }
+        assert_eq!(Glob::new(".git").matcher, Compiled::Exact(".git".into()));
+        assert_eq!(Glob::new("*.zip").matcher, Compiled::Suffix(".zip".into()));
+        assert_eq!(Glob::new("\\*").matcher, Compiled::Exact("*".into()));
     }
 
     #[test]

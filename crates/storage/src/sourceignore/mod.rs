@@ -73,9 +73,10 @@ impl Matcher {
         Matcher::new(all)
     }
 
-    /// Whether the path (components relative to the archive root) is excluded.
+    /// Whether the path (components relative to the archive root, as `&str`s or
+    /// anything that is one) is excluded.
     #[must_use]
-    pub fn is_excluded(&self, path: &[&str], is_dir: bool) -> bool {
+    pub fn is_excluded<S: AsRef<str>>(&self, path: &[S], is_dir: bool) -> bool {
         self.patterns
             .iter()
             .rev()

@@ -76,10 +76,11 @@ impl Pattern {
         }
     }
 
-    /// Matches a path given as components relative to the archive root.
+    /// Matches a path given as components relative to the archive root (`&str`s, or
+    /// anything that is one, such as `String` or `Cow<str>`).
     #[must_use]
-    pub fn matches(&self, path: &[&str], is_dir: bool) -> Match {
-        if path.len() <= self.domain.len() || !self.domain.iter().zip(path).all(|(d, p)| d == p) {
+    pub fn matches<S: AsRef<str>>(&self, path: &[S], is_dir: bool) -> Match {
+        if path.len() <= self.domain.len() || !self.domain.iter().zip(path).all(|(d, p)| d == p.as_ref()) {
             return Match::None;
         }
         let path = &path[self.domain.len()..];
@@ -95,12 +96,12 @@ impl Pattern {
         }
     }
 
-    fn simple_name_match(&self, path: &[&str], is_dir: bool) -> bool {
+    fn simple_name_match<S: AsRef<str>>(&self, path: &[S], is_dir: bool) -> bool {
         let Some(Segment::Glob(glob)) = self.segments.first() else {
             // A simple name is one segment; an empty one (the pattern "/") matches nothing.
             return false;
         };
-        match path.iter().position(|name| glob.matches(name)) {
+        match path.iter().position(|name| glob.matches(name.as_ref())) {
             // A dir-only name matching the last component needs that to be a directory;
             // matching an earlier component means the path is below such a directory.
             Some(i) => !(self.dir_only && !is_dir && i == path.len() - 1),
@@ -108,7 +109,7 @@ impl Pattern {
         }
     }
 
-    fn anchored_match(&self, mut path: &[&str], is_dir: bool) -> bool {
+    fn anchored_match<S: AsRef<str>>(&self, mut path: &[S], is_dir: bool) -> bool {
         let mut matched = false;
         let mut any_depth = false;
         let last = self.segments.len() - 1;
@@ -132,7 +133,7 @@ impl Pattern {
             if any_depth {
                 any_depth = false;
                 // Skip components until one matches; reaching the end is a mismatch.
-                match path.iter().position(|name| glob.matches(name)) {
+                match path.iter().position(|name| glob.matches(name.as_ref())) {
                     Some(found) => {
                         matched = true;
                         path = &path[found + 1..];
@@ -143,7 +144,7 @@ impl Pattern {
                     }
                 }
             } else {
-                if !glob.matches(path[0]) {
+                if !glob.matches(path[0].as_ref()) {
                     return false;
                 }
                 matched = true;

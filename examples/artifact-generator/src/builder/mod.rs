@@ -57,8 +57,9 @@
 //! - **Flux's default `.sourceignore` rules apply to every artifact, whatever the copy
 //!   operations say**: the archive leaves out `.git/`, `*.tar.gz`, `*.zip`, images,
 //!   `.github/`, … as source-watcher's archive does, so a copied `chart.tar.gz` is not
-//!   in the artifact (extract it instead). The archive's filter decides this, once,
-//!   over the whole tree; [`ArtifactContent::entries`] lists what it keeps.
+//!   in the artifact (extract it instead). The filter is applied once, over the whole
+//!   tree, when `build` lists the entries; [`ArtifactContent::entries`] lists what it
+//!   keeps, and that list is what the archive holds.
 //!
 //! Safer than source-watcher: `..` in `from` or `to` is refused (`path-escape`) for
 //! every strategy, symlinks in source trees are skipped as Flux's fetcher drops them
@@ -256,9 +257,10 @@ impl<'a> ArtifactBuilder<'a> {
             state.check_cancel()?;
             ops::apply(&mut state, operation)?;
         }
-        let entries = state.tree.entries(store::default_filter().matcher());
+        let listing = state.tree.entries(store::default_filter().matcher());
         Ok(ArtifactContent {
-            entries,
+            entries: listing.entries,
+            entries_need_filter: listing.kept_below_excluded,
             tree: state.tree,
             scratch,
         })
@@ -313,6 +315,10 @@ impl ArchiveEntry {
 #[must_use = "the content is lost unless archived or materialised"]
 pub struct ArtifactContent {
     entries: Vec<ArchiveEntry>,
+    /// Whether archiving `entries` needs the default filter again to give the filtered
+    /// tree's archive (see [`tree::Listing`]); false for every tree Flux's default rules
+    /// filter.
+    entries_need_filter: bool,
     /// Everything the operations produced, before the `.sourceignore` rules.
     tree: tree::Tree,
     scratch: TempDir,
@@ -321,8 +327,7 @@ pub struct ArtifactContent {
 impl ArtifactContent {
     /// The archive's entries, in archive order: a directory before what it holds,
     /// names in byte order, what Flux's default `.sourceignore` rules exclude left out
-    /// (the root's own entry is implicit). This is what [`store`](Self::store) archives:
-    /// the archive applies the same filter to the whole tree.
+    /// (the root's own entry is implicit). This is what [`store`](Self::store) archives.
     #[must_use]
     pub fn entries(&self) -> &[ArchiveEntry] {
         &self.entries
@@ -372,7 +377,8 @@ impl ArtifactContent {
     pub fn materialise(&self, dir: &Path) -> Result<(), Error> {
         let everything = self
             .tree
-            .entries(&flux_artifact::storage::sourceignore::Matcher::default());
+            .entries(&flux_artifact::storage::sourceignore::Matcher::default())
+            .entries;
         tree::materialise(&everything, dir).map_err(|source| Error::Io {
             op: "materialise the artifact in",
             path: dir.to_path_buf(),

@@ -13,7 +13,7 @@ use walkdir::WalkDir;
 
 use super::{
     FileContent, doublestar,
-    source::{Found, RelPath, is_executable, slash_path},
+    source::{Found, RelPath, SourceTree, is_executable, slash_path},
     spec::{Operation, Selector, has_glob_chars},
     tree::{self, Conflict, FileNode, Stat, Tree},
     yaml,
@@ -209,41 +209,37 @@ fn copy_dir(
     base: &[OsString],
 ) -> Result<(), Error> {
     state.tree.mkdir_all(dest).map_err(|c| conflict(op, dest, &c))?;
-    let list = |rel: &[OsString]| {
-        let dir = join(src, rel);
-        op.source
-            .list(&dir)
-            .map_err(io_error("read the directory", op.source.path(&dir)))
-    };
-    let mut stack = vec![(Vec::new(), list(&[])?.into_iter())];
-    while let Some((rel, entries)) = stack.last_mut() {
+    let list = |dir: &Path| SourceTree::list_dir(dir).map_err(io_error("read the directory", dir));
+    // The walk keeps the current directory's path in the source (`full`), in the
+    // artifact (`target`) and on disk, extending and truncating them as it goes rather
+    // than building each entry's paths afresh.
+    let mut full: RelPath = src.to_vec();
+    let mut target: RelPath = dest.to_vec();
+    let root = op.source.path(src);
+    let mut stack = vec![(list(&root)?.into_iter(), root)];
+    while let Some((entries, dir)) = stack.last_mut() {
         let Some((name, found)) = entries.next() else {
             stack.pop();
+            if !stack.is_empty() {
+                full.pop();
+                target.pop();
+            }
             continue;
         };
         if !found.is_usable() {
             continue;
         }
-        let mut child = rel.clone();
-        child.push(name);
-        let full = join(src, &child);
+        let disk = child_path(dir, &name);
+        full.push(name);
         if op.excludes.excludes(&full, base) {
+            full.pop();
             continue;
         }
-        let target = join(dest, &child);
+        target.extend(full.last().cloned());
         match found {
-            Found::Dir => {
-                state.check_cancel()?;
-                state
-                    .tree
-                    .mkdir_all(&target)
-                    .map_err(|c| conflict(op, &target, &c))?;
-                let entries = list(&child)?.into_iter();
-                stack.push((child, entries));
-            }
             Found::File { executable, size } => {
                 let file = FileNode {
-                    content: FileContent::Path(op.source.path(&full)),
+                    content: FileContent::Path(disk),
                     executable,
                     size,
                 };
@@ -251,11 +247,33 @@ fn copy_dir(
                     .tree
                     .put_file(&target, file)
                     .map_err(|c| conflict(op, &target, &c))?;
+                full.pop();
+                target.pop();
             }
-            _ => {}
+            Found::Dir => {
+                state.check_cancel()?;
+                state
+                    .tree
+                    .mkdir_all(&target)
+                    .map_err(|c| conflict(op, &target, &c))?;
+                let entries = list(&disk)?.into_iter();
+                stack.push((entries, disk));
+            }
+            Found::Missing | Found::Symlink | Found::Special => {
+                full.pop();
+                target.pop();
+            }
         }
     }
     Ok(())
+}
+
+/// `dir/name`, allocated once.
+fn child_path(dir: &Path, name: &std::ffi::OsStr) -> PathBuf {
+    let mut path = PathBuf::with_capacity(dir.as_os_str().len() + 1 + name.len());
+    path.push(dir);
+    path.push(name);
+    path
 }
 
 /// Copies one file to `dest`, or merges it into `dest` with the Merge strategy when

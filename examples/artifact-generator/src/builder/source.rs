@@ -156,9 +156,13 @@ impl SourceTree<'_> {
     /// The entries of the directory `dir`, sorted by name (byte order), each with what
     /// it is. Symlinks and special files are listed too, for the caller to skip.
     pub(crate) fn list(&self, dir: &[OsString]) -> io::Result<Vec<(OsString, Found)>> {
-        let path = self.path(dir);
+        Self::list_dir(&self.path(dir))
+    }
+
+    /// [`list`](Self::list) of the directory at `path` on disk.
+    pub(crate) fn list_dir(path: &Path) -> io::Result<Vec<(OsString, Found)>> {
         let mut entries = Vec::new();
-        for entry in fs::read_dir(&path)? {
+        for entry in fs::read_dir(path)? {
             let entry = entry?;
             let metadata = entry.metadata()?;
             entries.push((entry.file_name(), Found::of(&metadata)));

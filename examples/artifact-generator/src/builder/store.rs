@@ -16,7 +16,7 @@ use crate::error::Error;
 /// The filter every generated artifact is archived with: Flux's default `.sourceignore`
 /// rules, as source-watcher's `Archive(staging, SourceIgnoreFilter(nil, nil))` applies
 /// them. It is the one place that decides what is left out; [`ArtifactContent::entries`]
-/// lists what it keeps.
+/// lists what it keeps, and the archive holds that list.
 pub(crate) fn default_filter() -> SourceIgnoreFilter {
     source_ignore_filter(Vec::new(), &[])
 }
@@ -25,13 +25,17 @@ impl ArtifactContent {
     /// The artifact as an archive source for the SDK: every directory and file the copy
     /// operations produced, as an [`ArchiveEntries`] list (files of the source trees and
     /// of the scratch directory by path, Merge results as bytes), filtered with Flux's
-    /// default `.sourceignore` rules.
+    /// default `.sourceignore` rules: exactly [`entries`](Self::entries).
     ///
     /// Archived, it gives exactly the bytes (hence the digest) of source-watcher's way:
     /// [`materialise`](Self::materialise) into a staging directory, then archive that
-    /// directory with [`source_ignore_filter`]`(Vec::new(), &[])`. The filter is applied
-    /// by the archive, to the whole tree, as it would be to the staging directory; the
-    /// archive holds exactly [`entries`](Self::entries).
+    /// directory with [`source_ignore_filter`]`(Vec::new(), &[])`. The filter was
+    /// applied once, to the whole tree, when the entries were listed, entry by entry as
+    /// the archive of the staging directory applies it; the archive does not apply it
+    /// again. That gives the same archive because a list implies no directory beyond
+    /// the kept entries' parents, and with Flux's default rules every parent of a kept
+    /// entry is kept (they only exclude, and what excludes a directory excludes what is
+    /// below it). Should a tree break that, the list carries the filter too.
     ///
     /// Files are read when the archive is written, so keep the content (which owns the
     /// scratch directory of extracted files) until then; [`store`](Self::store) does.
@@ -44,29 +48,33 @@ impl ArtifactContent {
     /// is a guard rather than an expected outcome.
     pub fn archive_source(&self) -> Result<ArchiveSource, ArchiveEntryError> {
         let mut list = ArchiveEntries::new();
-        for entry in self.tree.entries(&storage::sourceignore::Matcher::default()) {
+        for entry in &self.entries {
             match entry {
                 ArchiveEntry::Directory { path } => list.add_dir(path)?,
                 ArchiveEntry::File {
                     path,
                     content: FileContent::Path(source),
                     ..
-                } => list.add_file(path, source)?,
+                } => list.add_file(path, source.clone())?,
                 ArchiveEntry::File {
                     path,
                     content: FileContent::Bytes(bytes),
                     executable: true,
                     ..
-                } => list.add_executable_bytes(path, bytes)?,
+                } => list.add_executable_bytes(path, bytes.clone())?,
                 ArchiveEntry::File {
                     path,
                     content: FileContent::Bytes(bytes),
                     executable: false,
                     ..
-                } => list.add_bytes(path, bytes)?,
+                } => list.add_bytes(path, bytes.clone())?,
             };
         }
-        Ok(ArchiveSource::entries_with_filter(list, default_filter()))
+        Ok(if self.entries_need_filter {
+            ArchiveSource::entries_with_filter(list, default_filter())
+        } else {
+            ArchiveSource::entries(list)
+        })
     }
 
     /// Archives the artifact into `storage` as the artifact of the `ExternalArtifact`

@@ -3,6 +3,7 @@
 //! a Merge result), so that nothing is copied until the archive is written.
 
 use std::{
+    borrow::Cow,
     collections::BTreeMap,
     ffi::{OsStr, OsString},
     fs, io,
@@ -121,42 +122,73 @@ impl Tree {
     /// The archive entries, in archive order (a directory, then what it holds, names in
     /// byte order; the root is implicit), leaving out what `matcher` excludes. As in the
     /// SDK's archive, an excluded directory loses its own entry only.
-    pub(crate) fn entries(&self, matcher: &Matcher) -> Vec<ArchiveEntry> {
-        let mut entries = Vec::new();
-        let mut stack: Vec<std::collections::btree_map::Iter<'_, OsString, Node>> = vec![self.root.iter()];
+    pub(crate) fn entries(&self, matcher: &Matcher) -> Listing {
+        let mut listing = Listing::default();
+        // Per open directory: its children, and whether it or a parent was excluded.
+        let mut stack: Vec<(std::collections::btree_map::Iter<'_, OsString, Node>, bool)> =
+            vec![(self.root.iter(), false)];
+        // The path of the current entry, as the matcher reads it (names are borrowed
+        // unless they are not UTF-8) and as the tree holds it.
+        let mut parts: Vec<Cow<'_, str>> = Vec::new();
         let mut path: Vec<&OsStr> = Vec::new();
-        while let Some(iter) = stack.last_mut() {
+        while let Some((iter, below_excluded)) = stack.last_mut() {
+            let below_excluded = *below_excluded;
             let Some((name, node)) = iter.next() else {
                 stack.pop();
+                parts.pop();
                 path.pop();
                 continue;
             };
+            parts.push(name.to_string_lossy());
             path.push(name);
-            let parts: Vec<String> = path.iter().map(|p| p.to_string_lossy().into_owned()).collect();
-            let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
-            let relative: PathBuf = path.iter().collect();
+            let is_dir = matches!(node, Node::Dir(_));
+            let excluded = matcher.is_excluded(&parts, is_dir);
+            listing.kept_below_excluded |= below_excluded && !excluded;
             match node {
                 Node::Dir(children) => {
-                    if !matcher.is_excluded(&parts, true) {
-                        entries.push(ArchiveEntry::Directory { path: relative });
+                    if !excluded {
+                        listing.entries.push(ArchiveEntry::Directory {
+                            path: relative(&path),
+                        });
                     }
-                    stack.push(children.iter());
+                    stack.push((children.iter(), below_excluded || excluded));
                 }
                 Node::File(file) => {
-                    if !matcher.is_excluded(&parts, false) {
-                        entries.push(ArchiveEntry::File {
-                            path: relative,
+                    if !excluded {
+                        listing.entries.push(ArchiveEntry::File {
+                            path: relative(&path),
                             content: file.content.clone(),
                             executable: file.executable,
                             size: file.size,
                         });
                     }
+                    parts.pop();
                     path.pop();
                 }
             }
         }
-        entries
+        listing
     }
+}
+
+/// The relative path of `components`, allocated once.
+fn relative(components: &[&OsStr]) -> PathBuf {
+    let len = components.iter().map(|c| c.len() + 1).sum();
+    let mut path = PathBuf::with_capacity(len);
+    path.extend(components);
+    path
+}
+
+/// What [`Tree::entries`] keeps of a tree.
+#[derive(Debug, Default)]
+pub(crate) struct Listing {
+    /// The entries kept, in archive order.
+    pub(crate) entries: Vec<ArchiveEntry>,
+    /// Whether an entry was kept below a directory that was left out. Then a list of
+    /// the kept entries implies that directory (as its parent), and only the filter can
+    /// leave it out again. Flux's default rules never do this: they exclude only, and
+    /// what excludes a directory excludes everything below it.
+    pub(crate) kept_below_excluded: bool,
 }
 
 /// Writes `entries` under `dir`, which must be missing or empty: directories 0755,
@@ -254,7 +286,7 @@ mod tests {
             tree.put_file(&p(path), bytes_file(Vec::new(), false)).unwrap();
         }
         tree.mkdir_all(&p("empty")).unwrap();
-        let entries = tree.entries(&Matcher::default());
+        let entries = tree.entries(&Matcher::default()).entries;
         assert_eq!(
             names(&entries),
             ["B", "a/", "a/a/", "a/a/z", "a/b", "a-c", "empty/"]
@@ -307,6 +339,24 @@ mod tests {
         tree.put_file(&p("app.yaml"), bytes_file(Vec::new(), false))
             .unwrap();
         let matcher = Matcher::with_defaults(Vec::new(), &[]);
-        assert_eq!(names(&tree.entries(&matcher)), ["app.yaml", "charts/"]);
+        let listing = tree.entries(&matcher);
+        assert_eq!(names(&listing.entries), ["app.yaml", "charts/"]);
+        assert!(!listing.kept_below_excluded);
+    }
+
+    #[test]
+    fn an_entry_kept_below_an_excluded_directory_is_reported() {
+        let mut tree = Tree::default();
+        tree.put_file(&p("build/keep.txt"), bytes_file(Vec::new(), false))
+            .unwrap();
+        tree.put_file(&p("build/drop.txt"), bytes_file(Vec::new(), false))
+            .unwrap();
+        let matcher = Matcher::new(vec![
+            flux_artifact::storage::sourceignore::Pattern::new("build/", &[]),
+            flux_artifact::storage::sourceignore::Pattern::new("!build/keep.txt", &[]),
+        ]);
+        let listing = tree.entries(&matcher);
+        assert_eq!(names(&listing.entries), ["build/keep.txt"]);
+        assert!(listing.kept_below_excluded);
     }
 }
