@@ -155,7 +155,8 @@ impl Context {
             publisher: Publisher::new(client.clone(), CONTROLLER_NAME)
                 .with_generated_by_label(GENERATOR_LABEL),
             // Exact delays, as controller-runtime's rate limiter in Flux's controllers.
-            backoff: RetryBackoff::new(settings.min_retry_delay, settings.max_retry_delay).with_jitter(Jitter::NONE),
+            backoff: RetryBackoff::new(settings.min_retry_delay, settings.max_retry_delay)
+                .with_jitter(Jitter::NONE),
             fetcher: fetcher.build(),
             client,
             storage,

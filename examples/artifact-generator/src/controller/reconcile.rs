@@ -285,7 +285,7 @@ async fn rebuild(
                 return stall(ctx, generator, flux_reason::BUILD_FAILED, message).await;
             }
             fail(ctx, generator, flux_reason::BUILD_FAILED, message).await?;
-            return Err(ReconcileError::Expand(error));
+            return Err(ReconcileError::Expand(*error));
         }
         Err(BuildFailure::Build { artifact, error }) => {
             let message = format!("{artifact} build failed: {}", ErrorChain(&error));
@@ -295,7 +295,7 @@ async fn rebuild(
             fail(ctx, generator, flux_reason::BUILD_FAILED, message).await?;
             return Err(ReconcileError::Build {
                 artifact,
-                source: error,
+                source: *error,
             });
         }
     };
@@ -446,8 +446,8 @@ async fn remove_orphans(
 
 /// Why the blocking build failed.
 enum BuildFailure {
-    Expand(Error),
-    Build { artifact: String, error: Error },
+    Expand(Box<Error>),
+    Build { artifact: String, error: Box<Error> },
 }
 
 /// Expands `pathPattern` and builds and stores every artifact: the blocking part of a
@@ -460,7 +460,7 @@ fn build_all(
     scratch: &std::path::Path,
     cancelled: &AtomicBool,
 ) -> Result<Vec<(ArtifactRequest, StoredArchive)>, BuildFailure> {
-    let requests = expand_artifacts(spec, trees).map_err(BuildFailure::Expand)?;
+    let requests = expand_artifacts(spec, trees).map_err(|e| BuildFailure::Expand(Box::new(e)))?;
     let is_cancelled = || cancelled.load(Ordering::Relaxed);
     let mut built = Vec::with_capacity(requests.len());
     for request in requests {
@@ -473,7 +473,7 @@ fn build_all(
             .and_then(|content| store_artifact(storage, namespace, name, &content))
             .map_err(|error| BuildFailure::Build {
                 artifact: name.clone(),
-                error,
+                error: Box::new(error),
             })?;
         tracing::debug!(artifact = %name, digest = %stored.artifact.digest, written = stored.written, "built artifact");
         built.push((request, stored));

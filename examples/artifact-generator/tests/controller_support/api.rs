@@ -108,11 +108,15 @@ impl FakeApi {
                 };
                 let mut state = state.lock().unwrap();
                 let path_and_query = parts.uri.path_and_query().unwrap().as_str();
-                for p in rbac::permissions_for(&recorded.method, path_and_query, recorded.content_type.as_deref()) {
-                    PERMISSIONS
-                        .lock()
-                        .unwrap()
-                        .insert((p.group, p.resource, p.verb.to_owned(), p.namespace.is_some()));
+                for p in
+                    rbac::permissions_for(&recorded.method, path_and_query, recorded.content_type.as_deref())
+                {
+                    PERMISSIONS.lock().unwrap().insert((
+                        p.group,
+                        p.resource,
+                        p.verb.to_owned(),
+                        p.namespace.is_some(),
+                    ));
                 }
                 state.requests.push(recorded.clone());
                 if recorded.method == Method::GET && recorded.query.contains("watch=true") {
@@ -140,6 +144,11 @@ impl FakeApi {
     /// The object at `path` (`/apis/<group>/<version>/namespaces/<ns>/<plural>/<name>`).
     pub fn get(&self, path: &str) -> Option<Value> {
         self.state.lock().unwrap().objects.get(path).cloned()
+    }
+
+    /// Removes the object at `path`, as someone else deleting it.
+    pub fn remove(&self, path: &str) -> Option<Value> {
+        self.state.lock().unwrap().objects.remove(path)
     }
 
     /// Changes the object at `path` in place.
@@ -289,15 +298,21 @@ impl State {
                     .map(|k| format!("{k}List"))
                     .unwrap_or_else(|| "List".to_owned());
                 let version = self.resource_version.to_string();
-                (200, json!({
-                    "apiVersion": "v1", "kind": kind,
-                    "metadata": { "resourceVersion": version }, "items": items,
-                }))
+                (
+                    200,
+                    json!({
+                        "apiVersion": "v1", "kind": kind,
+                        "metadata": { "resourceVersion": version }, "items": items,
+                    }),
+                )
             }
             "POST" => {
                 let mut object = body;
                 if object["metadata"]["name"].is_null() {
-                    let prefix = object["metadata"]["generateName"].as_str().unwrap_or("obj-").to_owned();
+                    let prefix = object["metadata"]["generateName"]
+                        .as_str()
+                        .unwrap_or("obj-")
+                        .to_owned();
                     self.uid += 1;
                     object["metadata"]["name"] = json!(format!("{prefix}{}", self.uid));
                 }
@@ -321,7 +336,13 @@ impl State {
         segments.len() >= 4 && segments[segments.len() - 4] == "namespaces"
     }
 
-    fn patch(&mut self, path: &str, subresource: bool, content_type: Option<&str>, body: Value) -> (u16, Value) {
+    fn patch(
+        &mut self,
+        path: &str,
+        subresource: bool,
+        content_type: Option<&str>,
+        body: Value,
+    ) -> (u16, Value) {
         let apply = content_type == Some("application/apply-patch+yaml");
         let existing = self.objects.get(path).cloned();
         let mut object = match (existing, apply && !subresource) {
@@ -419,7 +440,9 @@ fn json_patch(object: &mut Value, operations: &Value) -> Result<(), String> {
                 let parent = object.pointer_mut(parent).ok_or("no parent")?;
                 match parent {
                     Value::Array(items) if last == "-" => items.push(value),
-                    Value::Array(items) => items.insert(last.parse::<usize>().map_err(|e| e.to_string())?, value),
+                    Value::Array(items) => {
+                        items.insert(last.parse::<usize>().map_err(|e| e.to_string())?, value)
+                    }
                     Value::Object(map) => {
                         map.insert(last.to_owned(), value);
                     }

@@ -37,7 +37,8 @@ pub use self::api::FakeApi;
 /// The generator's namespace.
 pub const NS: &str = "apps";
 /// The generator's path on the API server.
-pub const GENERATOR: &str = "/apis/source.extensions.fluxcd.io/v1beta1/namespaces/apps/artifactgenerators/gen";
+pub const GENERATOR: &str =
+    "/apis/source.extensions.fluxcd.io/v1beta1/namespaces/apps/artifactgenerators/gen";
 /// The source's path on the API server.
 pub const REPO: &str = "/apis/source.toolkit.fluxcd.io/v1/namespaces/apps/gitrepositories/repo";
 
@@ -131,7 +132,9 @@ impl Harness {
             source["status"]["artifact"] = serde_json::to_value(artifact).unwrap();
         }
         match self.api.get(REPO) {
-            Some(_) => self.api.edit(REPO, |object| object["status"] = source["status"].clone()),
+            Some(_) => self
+                .api
+                .edit(REPO, |object| object["status"] = source["status"].clone()),
             None => self.api.put(source),
         }
     }
@@ -171,7 +174,11 @@ impl Harness {
 
     /// The directory the artifacts of the ExternalArtifact `name` are stored in.
     pub fn storage_dir(&self, name: &str) -> PathBuf {
-        self.storage_root.path().join("externalartifact").join(NS).join(name)
+        self.storage_root
+            .path()
+            .join("externalartifact")
+            .join(NS)
+            .join(name)
     }
 
     /// The archives stored for the ExternalArtifact `name`.
@@ -237,7 +244,12 @@ pub fn unpack(archive: &Path) -> Vec<(String, String)> {
         .map(|e| e.unwrap())
         .filter(|e| e.file_type().is_file())
         .map(|e| {
-            let relative = e.path().strip_prefix(out.path()).unwrap().to_string_lossy().into_owned();
+            let relative = e
+                .path()
+                .strip_prefix(out.path())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             (relative, fs::read_to_string(e.path()).unwrap())
         })
         .collect();
