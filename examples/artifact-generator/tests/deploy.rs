@@ -198,7 +198,7 @@ fn every_manifest_parses_into_its_kubernetes_type() {
 #[test]
 fn the_deployment_is_namespace_agnostic() {
     for file in ["deployment.yaml", "service.yaml", "networkpolicy.yaml"] {
-        for document in documents(&file) {
+        for document in documents(file) {
             assert!(
                 document["metadata"]["namespace"].is_null(),
                 "{file} names a namespace"
