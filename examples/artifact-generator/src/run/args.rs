@@ -122,8 +122,9 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "PERCENT", default_value_t = 5, value_parser = clap::value_parser!(u8).range(0..100))]
     pub(crate) interval_jitter_percentage: u8,
 
-    /// Experimental features, as comma-separated NAME=BOOL pairs. Known: DirectSourceFetch
-    /// (default false).
+    /// Experimental features, as comma-separated NAME=BOOL pairs. Known:
+    /// DirectSourceFetch (default false), accepted for source-watcher's manifests: this
+    /// controller always reads sources from the API server, as that gate asks.
     #[arg(long, value_name = "NAME=BOOL,...", value_parser = parse_feature_gates, action = ArgAction::Append)]
     pub(crate) feature_gates: Vec<FeatureGates>,
 }

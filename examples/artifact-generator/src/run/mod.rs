@@ -320,7 +320,127 @@ fn shutdown_signal() -> std::io::Result<CancellationToken> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
+    use http::{Request, Response};
+    use kube::client::Body;
+
     use super::*;
+
+    /// An API server with no ExternalArtifacts that records the requests it gets, and
+    /// the start-up step each arrived in.
+    fn api_server(log: Arc<Mutex<Vec<String>>>) -> Client {
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        tokio::spawn(async move {
+            while let Some((request, respond)) = handle.next_request().await {
+                log.lock()
+                    .unwrap()
+                    .push(format!("{} {}", request.method(), request.uri().path()));
+                let list = serde_json::json!({
+                    "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "ExternalArtifactList",
+                    "metadata": {}, "items": [],
+                });
+                let body = Body::from(serde_json::to_vec(&list).unwrap());
+                respond.send_response(Response::builder().status(200).body(body).unwrap());
+            }
+        });
+        Client::new(service, "flux-system")
+    }
+
+    fn leader(
+        client: Client,
+        storage: &std::path::Path,
+        namespace: Option<&str>,
+        ready: ReadinessCheck,
+    ) -> Leader {
+        let options = Options {
+            storage_path: storage.into(),
+            storage_address: "127.0.0.1:0".into(),
+            ..Options::default()
+        };
+        Leader {
+            client,
+            storage: Storage::new(&options).unwrap(),
+            options,
+            scope: Scope {
+                runtime_namespace: "flux-system".into(),
+                namespace: namespace.map(str::to_owned),
+                label_selector: None,
+            },
+            server_metrics: ServerMetrics::new(),
+            ready,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_leader_checks_and_sweeps_storage_before_it_becomes_ready_and_reconciles() {
+        let storage = tempfile::tempdir().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let readiness = Readiness::new();
+        let work = leader(
+            api_server(Arc::clone(&log)),
+            storage.path(),
+            None,
+            readiness.check("leader"),
+        );
+        assert!(!readiness.is_ready());
+
+        let stop = CancellationToken::new();
+        let seen = Arc::clone(&log);
+        let ready_then = readiness.clone();
+        let led = work
+            .lead(stop.clone(), move |_, _, controller_stop| async move {
+                seen.lock().unwrap().push("controller started".into());
+                assert!(ready_then.is_ready(), "ready before the controller runs");
+                stop.cancel(); // as SIGTERM would
+                controller_stop.cancelled().await;
+                Ok(())
+            })
+            .await;
+        led.unwrap();
+        let path = "GET /apis/source.toolkit.fluxcd.io/v1/externalartifacts";
+        // The integrity check lists, then the sweep, then the controller starts.
+        assert_eq!(*log.lock().unwrap(), [path, path, "controller started"]);
+        assert!(!readiness.is_ready(), "not ready once stopped");
+    }
+
+    #[tokio::test]
+    async fn a_leader_watching_one_namespace_checks_and_sweeps_only_it() {
+        let storage = tempfile::tempdir().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let readiness = Readiness::new();
+        let work = leader(
+            api_server(Arc::clone(&log)),
+            storage.path(),
+            Some("apps"),
+            readiness.check("leader"),
+        );
+        work.lead(CancellationToken::new(), |_, _, _| async { Ok(()) })
+            .await
+            .unwrap();
+        let path = "GET /apis/source.toolkit.fluxcd.io/v1/namespaces/apps/externalartifacts";
+        assert_eq!(*log.lock().unwrap(), [path, path]);
+    }
+
+    #[tokio::test]
+    async fn a_controller_that_fails_stops_the_artifact_server_and_its_error_is_returned() {
+        let storage = tempfile::tempdir().unwrap();
+        let readiness = Readiness::new();
+        let work = leader(
+            api_server(Arc::default()),
+            storage.path(),
+            None,
+            readiness.check("leader"),
+        );
+        // Nothing cancels `stop`: the server must stop because the controller did.
+        let error = work
+            .lead(CancellationToken::new(), |_, _, _| async {
+                Err(BoxError::from("watch failed"))
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(error.to_string(), "watch failed");
+    }
 
     #[test]
     fn the_base_url_of_an_address_is_http() {
