@@ -62,6 +62,8 @@
 //!   of its sources.
 //! - [`Error`] and [`ErrorKind`]: every failure, with a stable kind and whether it is
 //!   terminal.
+//! - [`controller`]: the Kubernetes controller (`artifact-generator run`) that reconciles
+//!   generators with all of the above, as source-watcher does.
 //!
 //! `docs/artifact-generator.md` in the repository has the whole story: the API, the copy
 //! semantics, the CLI and every difference from source-watcher.

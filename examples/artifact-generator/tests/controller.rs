@@ -21,6 +21,7 @@ use controller_support::{
     GENERATOR, Harness, api::PERMISSIONS, artifact, condition, external_artifact_path, generator, rbac,
     unpack,
 };
+use flux_artifact::runtime::metrics::ReconcileMetrics;
 use http::Method;
 use kube::runtime::controller::Action;
 use serde_json::json;
@@ -907,4 +908,34 @@ async fn timeout() {
 #[tokio::test]
 async fn a_reconcile_that_takes_too_long_is_cancelled() {
     timeout().await;
+}
+
+#[tokio::test]
+async fn reconciles_are_measured_per_generator() {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = ReconcileMetrics::new(&mut registry);
+    let mut h = Harness::with_context(
+        Settings {
+            http_retry: 0,
+            ..Settings::default()
+        },
+        |ctx| ctx.with_metrics(metrics),
+    )
+    .await;
+    h.commit(&[("deploy/app.yaml", "a: 1\n")]);
+    h.api.put(generator(json!([artifact("app", "deploy")])));
+
+    h.reconcile().await.unwrap();
+
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("gotk_reconcile_duration_seconds_count"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains("name=\"gen\"") && line.contains("namespace=\"apps\""),
+        "{line}"
+    );
+    assert!(line.ends_with(" 1"), "{line}");
 }

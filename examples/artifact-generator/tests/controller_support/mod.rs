@@ -68,6 +68,11 @@ impl Harness {
     }
 
     pub async fn with_settings(settings: Settings) -> Harness {
+        Harness::with_context(settings, |ctx| ctx).await
+    }
+
+    /// With `settings`, and the context changed by `customise`.
+    pub async fn with_context(settings: Settings, customise: impl FnOnce(Context) -> Context) -> Harness {
         let (api, client) = FakeApi::start();
 
         let source_root = tempfile::tempdir().unwrap();
@@ -92,7 +97,7 @@ impl Harness {
         let ctx = Context::new(client, AsyncStorage::new(storage), settings).with_events(events);
         Harness {
             api,
-            ctx: Arc::new(ctx),
+            ctx: Arc::new(customise(ctx)),
             storage_root,
             source_storage,
             _source_root: source_root,
