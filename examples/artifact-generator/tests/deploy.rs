@@ -552,5 +552,5 @@ fn the_deployment_arguments_are_accepted_by_the_binary() {
         stderr.contains(r#""url":"http://artifact-generator.flux-system.svc.cluster.local./""#),
         "{stderr}"
     );
-    assert!(!stderr.contains("\"WARN\""), "{stderr}");
+    assert!(!stderr.contains("\"warn\""), "{stderr}");
 }

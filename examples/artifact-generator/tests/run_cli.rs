@@ -165,7 +165,7 @@ fn without_a_reachable_cluster_it_logs_its_configuration_and_exits_with_one_erro
     let starting = lines
         .iter()
         .find(|line| {
-            line["message"]
+            line["msg"]
                 .as_str()
                 .unwrap()
                 .starts_with("starting artifact-generator")
@@ -174,7 +174,7 @@ fn without_a_reachable_cluster_it_logs_its_configuration_and_exits_with_one_erro
     assert_eq!(starting["api_server"], format!("https://127.0.0.1:{port}/"));
     assert_eq!(starting["runtime_namespace"], "flux-system");
     assert_eq!(starting["concurrent"], 10);
-    let errors: Vec<_> = lines.iter().filter(|line| line["level"] == "ERROR").collect();
+    let errors: Vec<_> = lines.iter().filter(|line| line["level"] == "error").collect();
     assert_eq!(errors.len(), 1, "{stderr}");
     let error = errors[0]["error"].as_str().unwrap();
     assert!(
@@ -237,11 +237,11 @@ fn a_loopback_artifact_address_is_warned_about() {
     let (_, stderr) = run_to_end(command, Duration::from_secs(60));
     let warning = log_lines(&stderr)
         .into_iter()
-        .find(|line| line["level"] == "WARN")
+        .find(|line| line["level"] == "warn")
         .unwrap_or_else(|| panic!("no warning: {stderr}"));
     assert_eq!(warning["url"], "http://127.0.0.1:0/");
     assert!(
-        warning["message"]
+        warning["msg"]
             .as_str()
             .unwrap()
             .contains("--storage-adv-addr")
@@ -258,7 +258,7 @@ fn the_advertised_artifact_address_is_logged() {
         .arg("--storage-adv-addr=artifact-generator.flux-system.svc.cluster.local.");
     let (_, stderr) = run_to_end(command, Duration::from_secs(60));
     let lines = log_lines(&stderr);
-    assert!(lines.iter().all(|line| line["level"] != "WARN"), "{stderr}");
+    assert!(lines.iter().all(|line| line["level"] != "warn"), "{stderr}");
     assert!(
         lines
             .iter()

@@ -92,7 +92,7 @@ async fn run(args: RunArgs) -> Result<(), BoxError> {
         api_server = %api_url,
         storage_path = %args.artifact.storage_path.display(),
         storage_addr = %args.artifact.storage_address,
-        namespace = scope.namespace.as_deref().unwrap_or("(all)"),
+        watch_namespace = scope.namespace.as_deref().unwrap_or("(all)"),
         runtime_namespace = %scope.runtime_namespace,
         label_selector = scope.label_selector.as_deref().unwrap_or(""),
         leader_election = args.enable_leader_election,
