@@ -240,12 +240,7 @@ fn a_loopback_artifact_address_is_warned_about() {
         .find(|line| line["level"] == "warn")
         .unwrap_or_else(|| panic!("no warning: {stderr}"));
     assert_eq!(warning["url"], "http://127.0.0.1:0/");
-    assert!(
-        warning["msg"]
-            .as_str()
-            .unwrap()
-            .contains("--storage-adv-addr")
-    );
+    assert!(warning["msg"].as_str().unwrap().contains("--storage-adv-addr"));
 }
 
 #[test]
