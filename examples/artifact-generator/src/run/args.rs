@@ -7,6 +7,7 @@ use clap::{ArgAction, Args, ValueEnum};
 use flux_artifact::{
     config::{Options, parse_duration, parse_go_bool},
     digest::Algorithm,
+    runtime::events::FluxEventSender,
 };
 
 use super::selector;
@@ -24,7 +25,7 @@ pub(crate) const DIRECT_SOURCE_FETCH: &str = "DirectSourceFetch";
 /// builds and serves their artifacts, and publishes them as ExternalArtifacts.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Flags take Go's syntax as Flux's controllers do: `--flag` or `--flag=false` for booleans, durations like `750ms`, `1m30s`. RUNTIME_NAMESPACE (from the downward API in the Deployment) is the namespace of the leader election lease and, with --watch-all-namespaces=false, the only one watched.\n\nThe process leads (or runs alone without --enable-leader-election), checks the artifacts it published before, sweeps storage nobody accounts for, then runs the controller and serves artifacts until SIGTERM or Ctrl-C. Losing the lease, or an API server it cannot reach at start, exits with status 1."
+    after_help = "Flags take Go's syntax as Flux's controllers do: `--flag` or `--flag=false` for booleans, durations like `750ms`, `1m30s`. RUNTIME_NAMESPACE (from the downward API in the Deployment) is the namespace of the leader election lease and, with --watch-all-namespaces=false, the only one watched.\n\nSOURCE_CONTROLLER_LOCALHOST, as in Flux's consumers, replaces the host of the source artifact URLs (for running outside the cluster).\n\nThe process leads (or runs alone without --enable-leader-election), checks the artifacts it published before, sweeps storage nobody accounts for, then runs the controller and serves artifacts until SIGTERM or Ctrl-C. Losing the lease, or an API server it cannot reach at start, exits with status 1."
 )]
 pub(crate) struct RunArgs {
     #[command(flatten)]
@@ -44,7 +45,7 @@ pub(crate) struct RunArgs {
 
     /// The address of the events receiver (notification-controller); empty: Kubernetes
     /// Events only.
-    #[arg(long, value_name = "URL", default_value = "")]
+    #[arg(long, value_name = "URL", default_value = "", value_parser = parse_events_addr)]
     pub(crate) events_addr: String,
 
     /// The maximum number of retries when fetching a source's artifact over HTTP fails.
@@ -214,6 +215,14 @@ fn parse_feature_gates(value: &str) -> Result<FeatureGates, String> {
         gates.insert(name.to_owned(), state);
     }
     Ok(FeatureGates(gates))
+}
+
+/// Empty, or an `http://` URL notification-controller listens on.
+fn parse_events_addr(value: &str) -> Result<String, String> {
+    if !value.is_empty() {
+        FluxEventSender::new(value).map_err(|e| e.to_string())?;
+    }
+    Ok(value.to_owned())
 }
 
 /// A Go duration that is not zero.
@@ -419,6 +428,20 @@ mod tests {
     fn a_feature_gate_without_a_go_boolean_is_refused() {
         assert!(parse_feature_gates("DirectSourceFetch").is_err());
         assert!(parse_feature_gates("DirectSourceFetch=on").is_err());
+    }
+
+    #[test]
+    fn the_events_address_is_empty_or_an_http_url() {
+        let args =
+            parse(&["--events-addr=http://notification-controller.flux-system.svc.cluster.local./"]).unwrap();
+        assert_eq!(
+            args.events_addr,
+            "http://notification-controller.flux-system.svc.cluster.local./"
+        );
+        let error = parse(&["--events-addr=notification-controller:80"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--events-addr"), "{error}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! URL logged (with a warning when consumers in other pods could not reach it); the API
 //! server must answer and serve the kinds watched ([`preflight`]); `/healthz`,
 //! `/readyz` and `/metrics` start; then, once this replica leads (or at once without
-//! `--enable-leader-election`), [`lead`]: the integrity check, the orphan sweep, the
+//! `--enable-leader-election`), [`Leader::lead`]: the integrity check, the orphan sweep, the
 //! artifact server and the controller. `/readyz` passes only from then on, so the
 //! Service sends downloads to the leader alone. SIGTERM or Ctrl-C stops the controller
 //! and the server gracefully and releases the lease; a lost lease exits with status 1.
