@@ -1,13 +1,15 @@
 //! `artifact-generator`: the example ArtifactGenerator controller's command line.
 //!
-//! `build` is the local mode (no cluster); `crd` prints the CustomResourceDefinition.
+//! `build` is the local mode (no cluster); `run` is the Kubernetes controller the
+//! Deployment starts; `crd` prints the CustomResourceDefinition.
 
 mod local;
+mod run;
 
 use std::process::ExitCode;
 
 use artifact_generator::Error;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// The example ArtifactGenerator controller, a Rust counterpart of Flux's
 /// source-watcher.
@@ -23,6 +25,9 @@ enum Command {
     /// Build ArtifactGenerators from local sources, without a cluster, and print the
     /// ExternalArtifacts the controller would apply.
     Build(local::args::BuildArgs),
+    /// Run the controller in a Kubernetes cluster: reconcile ArtifactGenerators, serve
+    /// their artifacts and publish them as ExternalArtifacts, as source-watcher does.
+    Run(Box<run::RunArgs>),
     /// Print the ArtifactGenerator CustomResourceDefinition as YAML (what
     /// deploy/crd.yaml holds).
     Crd,
@@ -30,8 +35,19 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Build(args) => local::run(args),
+    let result = match cli.command {
+        Command::Build(args) => local::run(&args),
+        Command::Run(args) => {
+            if let Err(run::Conflict(message)) = args.check() {
+                // A usage error like clap's own: status 2, with `run`'s usage line.
+                let mut command = Cli::command();
+                command.build();
+                let mut run = command.find_subcommand("run").cloned().unwrap_or(command);
+                run.error(clap::error::ErrorKind::ArgumentConflict, message)
+                    .exit();
+            }
+            return run::main(*args);
+        }
         Command::Crd => print_crd(),
     };
     match result {
