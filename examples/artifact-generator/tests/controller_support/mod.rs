@@ -5,7 +5,7 @@
 //! fixtures of one generator reading one GitRepository.
 
 pub mod api;
-#[path = "../../../../crates/kube/tests/common/rbac.rs"]
+#[path = "../../../../test-support/kube_api/rbac.rs"]
 #[allow(dead_code)]
 pub mod rbac;
 
