@@ -158,7 +158,7 @@ impl ReconcileMetrics {
         );
         registry.register(
             "gotk_reconcile_duration_seconds",
-            "The duration in seconds of a GitOps Toolkit resource reconciliation.",
+            "The duration in seconds of a GitOps Toolkit resource reconciliation",
             metrics.duration.clone(),
         );
         metrics
@@ -271,6 +271,19 @@ mod tests {
         let mut text = String::new();
         encode(&mut text, registry).unwrap();
         text
+    }
+
+    #[test]
+    fn the_duration_help_is_fluxs_word_for_word() {
+        let mut registry = Registry::default();
+        ReconcileMetrics::new(&mut registry);
+        let text = exposition(&registry);
+        assert!(
+            text.contains(
+                "# HELP gotk_reconcile_duration_seconds The duration in seconds of a GitOps Toolkit resource reconciliation.\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

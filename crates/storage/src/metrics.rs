@@ -76,25 +76,25 @@ impl ArchiveMetrics {
     pub fn register(&self, registry: &mut Registry) {
         registry.register_with_unit(
             "flux_artifact_archive_duration",
-            "Time to write an artifact archive, from reading the source to the file in place.",
+            "Time to write an artifact archive, from reading the source to the file in place",
             Unit::Seconds,
             self.duration.clone(),
         );
         registry.register_with_unit(
             "flux_artifact_archive_input",
-            "Uncompressed tar stream bytes archived.",
+            "Uncompressed tar stream bytes archived",
             Unit::Bytes,
             self.input_bytes.clone(),
         );
         registry.register_with_unit(
             "flux_artifact_archive_output",
-            "Compressed artifact bytes produced.",
+            "Compressed artifact bytes produced",
             Unit::Bytes,
             self.output_bytes.clone(),
         );
         registry.register(
             "flux_artifact_archives",
-            "Archives made, by outcome: written, or unchanged (already stored).",
+            "Archives made, by outcome: written, or unchanged (already stored)",
             self.archives.clone(),
         );
     }

@@ -92,3 +92,16 @@ fn a_failed_archive_is_not_counted() {
         0.0
     );
 }
+
+#[test]
+fn help_lines_end_in_one_period() {
+    // prometheus-client adds the final period itself.
+    let mut registry = Registry::default();
+    ArchiveMetrics::default().register(&mut registry);
+    let text = exposition(&registry);
+    let help: Vec<&str> = text.lines().filter(|line| line.starts_with("# HELP ")).collect();
+    assert_eq!(help.len(), 4, "{text}");
+    for line in help {
+        assert!(line.ends_with('.') && !line.ends_with(".."), "{line}");
+    }
+}
