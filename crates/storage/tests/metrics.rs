@@ -97,7 +97,17 @@ fn a_failed_archive_is_not_counted() {
 fn help_lines_end_in_one_period() {
     // prometheus-client adds the final period itself.
     let mut registry = Registry::default();
-    ArchiveMetrics::default().register(&mut registry);
+    let metrics = ArchiveMetrics::default();
+    metrics.register(&mut registry);
+    // One archive, so that the outcome family has a series and is exposed too.
+    let t = TestStorage::new();
+    let mut entries = ArchiveEntries::new();
+    entries.add_bytes("a.yaml", b"a".to_vec()).unwrap();
+    t.storage
+        .clone()
+        .with_metrics(metrics)
+        .archive_content_addressed("Kind", &("ns", "n"), ArchiveSource::entries(entries))
+        .unwrap();
     let text = exposition(&registry);
     let help: Vec<&str> = text.lines().filter(|line| line.starts_with("# HELP ")).collect();
     assert_eq!(help.len(), 4, "{text}");
