@@ -276,7 +276,13 @@ mod tests {
     #[test]
     fn the_duration_help_is_fluxs_word_for_word() {
         let mut registry = Registry::default();
-        ReconcileMetrics::new(&mut registry);
+        let metrics = ReconcileMetrics::new(&mut registry);
+        // A family is exposed once it has a series.
+        metrics.observe(
+            &object("podinfo"),
+            ReconcileResult::Success,
+            Duration::from_millis(20),
+        );
         let text = exposition(&registry);
         assert!(
             text.contains(
