@@ -103,7 +103,8 @@ fn help_lines_end_in_one_period() {
     let t = TestStorage::new();
     let mut entries = ArchiveEntries::new();
     entries.add_bytes("a.yaml", b"a".to_vec()).unwrap();
-    t.storage
+    let _stored = t
+        .storage
         .clone()
         .with_metrics(metrics)
         .archive_content_addressed("Kind", &("ns", "n"), ArchiveSource::entries(entries))
